@@ -1,0 +1,98 @@
+"""Knob values -> chain of pieces. The chain order *is* the rule (see spec/knobs.toml).
+
+Every family is built as
+
+    rescale -> [coupled decay] -> clip -> [coupled decay] -> [decoupled shrink, order=before]
+      -> family direction -> [decay in update + trust ratio] -> lr -> apply -> [decoupled shrink, order=after]
+
+with the family direction and momentum placement chosen by the knobs. Nothing here branches on a
+rule's name: a new variant is a new preset in spec/rules.toml.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from . import pieces as P
+from .rules import Rule
+
+
+def _direction(family: str, k: Mapping[str, str], hp: Mapping[str, Any]) -> list[P.Piece]:
+    """The family-specific part: gradient -> direction d (before lr scaling)."""
+    if family == "sgd":
+        return []
+    if family == "adagrad":
+        return [P.accumulate_squares(hp["initial_accumulator_value"]),            # sum += g^2
+                P.normalise(hp["eps"], k["eps_placement"], numerator="updates")]  # g / denom(sum)
+    if family == "rmsprop":
+        chain = [P.ema_moments(None, hp["rho"], hp["initial_accumulator_value"])]  # v <- rho*v + (1-rho)*g^2
+        if hp["centered"]:
+            chain.append(P.center_second(hp["rho"]))                                # v - g_avg^2
+        if k["bias_correction"] == "on":
+            chain.append(P.bias_correct(None, hp["rho"]))                           # v / (1 - rho^t)
+        return chain + [P.normalise(hp["eps"], k["eps_placement"], numerator="updates")]
+    if family == "adam":
+        chain = [P.ema_moments(hp["beta1"], hp["beta2"])]                           # m, v
+        if k["amsgrad"] == "raw":
+            chain.append(P.running_max_second())                                    # max over raw v
+        if k["bias_correction"] == "on":
+            chain.append(P.bias_correct(hp["beta1"], hp["beta2"]))                  # m_hat, v_hat
+        if k["amsgrad"] == "corrected":
+            chain.append(P.running_max_second())                                    # max over v_hat
+        return chain + [P.normalise(hp["eps"], k["eps_placement"])]                 # m_hat / denom(v_hat)
+    if family == "nadam":
+        return [P.ema_moments(hp["beta1"], hp["beta2"]),                            # m, v
+                P.nesterov_first_moment(hp["beta1"], k["nadam_schedule"], hp.get("momentum_decay", 0.0)),
+                P.bias_correct(None, hp["beta2"]),                                  # v_hat (m handled above)
+                P.normalise(hp["eps"], k["eps_placement"])]
+    if family == "radam":
+        return [P.ema_moments(hp["beta1"], hp["beta2"]),
+                P.bias_correct(hp["beta1"], hp["beta2"]),
+                P.rectify(hp["beta2"], hp["eps"], k["eps_placement"])]
+    if family == "adamax":
+        return [P.ema_moments(hp["beta1"], None),                                   # m
+                P.bias_correct(hp["beta1"], None),                                  # m_hat
+                P.infinity_norm(hp["beta2"], hp["eps"], k["eps_placement"])]        # m_hat / u
+    if family == "lion":
+        return [P.lion_sign(hp["beta1"], hp["beta2"])]
+    raise ValueError(f"no chain for family {family!r}")
+
+
+def build_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
+    """The chain of pieces for `rule` with fully resolved hyper-parameters `hp`."""
+    k = rule.knobs
+    decay = k["decay"]
+    decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
+    wd = hp.get("weight_decay", 0.0)
+    betas = {"beta1": hp.get("beta1", 0.0), "beta2": hp.get("beta2", 0.0)}
+    trust = k.get("trust_ratio") == "on"
+    decay_in_update = decay == "decoupled" and trust and k["trust_ratio_scope"] == "with_decay"
+    momentum = k.get("momentum_form", "none")
+
+    chain: list[P.Piece] = []
+    if hp["rescale_grad"] != 1.0:
+        chain.append(P.rescale_grad(hp["rescale_grad"]))                           # g <- rescale*g
+    if decay == "coupled" and k["clip_scope"] == "gradient_and_decay":
+        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w (clipped)
+    chain.append(P.clip(hp["clip_value"], hp["clip_norm"], hp["clip_global_norm"]))
+    if decay == "coupled" and k["clip_scope"] == "gradient":
+        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w
+    if decay == "decoupled" and k["decay_order"] == "before" and not decay_in_update:
+        chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed, **betas))   # w <- w - s*w (pre-step)
+    chain += _direction(rule.family, k, hp)
+    if decay_in_update:
+        chain.append(P.add_decayed_weights(wd, k["decay_scaling"], decayed, **betas))                           # u <- d + wd*w
+    if trust:
+        chain.append(P.trust_ratio(hp["trust_lower_bound"], hp["trust_upper_bound"]))
+    if momentum == "lr_outside":
+        chain.append(_trace(hp, "momentum"))                                       # buffer in gradient units
+    chain.append(P.scale_by_lr(hp.get("lr_decay", 0.0)))                           # u <- -eta*lr*u
+    if momentum == "lr_inside":
+        chain.append(_trace(hp, "velocity"))                                       # buffer holds -lr*d
+    chain.append(P.apply_updates())                                                # w <- w + u
+    if decay == "decoupled" and k["decay_order"] == "after":
+        chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed, **betas))   # w <- w - s*w (post-step)
+    return chain
+
+
+def _trace(hp: Mapping[str, Any], name: str) -> P.Piece:
+    return P.trace(hp["momentum"], hp.get("dampening", 0.0), bool(hp.get("nesterov", False)), name)

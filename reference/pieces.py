@@ -1,0 +1,306 @@
+"""Small pure pieces of update rules, in float64 NumPy; a rule is a chain of them.
+
+Each piece is a `Piece(init, update)`: ``init(params) -> state`` and
+``update(carry, state, ctx) -> (carry, state)``. The `Carry` flows through the chain: `params` is
+the working weight (decoupled decay may shrink it before the step), `updates` the running update
+(it starts as the gradient), `first` / `second` the moment estimates a later piece normalises.
+The order of the chain is the meaning: coupled decay before the moments is L2; a shrink after
+`apply_updates` is post-step decay; a running max before bias correction is AMSGrad on the raw v.
+
+One commented line per maths step; the maths and citations are in spec/<family>.md.
+Notation as in spec/knobs.toml (t = 1 at the first update).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping, NamedTuple
+
+import numpy as np
+
+Tree = dict[str, np.ndarray]          # tensor name -> array
+State = dict[str, Tree]               # spec state name -> tree
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a step knows besides the arrays: the step number and the schedule in force."""
+    t: int                  # 1 at the first update
+    lr: float               # lr_t, the learning rate in force at step t
+    eta: float              # eta_t, the schedule multiplier (1 unless given)
+
+
+@dataclass(frozen=True)
+class Carry:
+    params: Tree            # working weights w
+    updates: Tree           # running update (the gradient at the start of the chain)
+    first: Tree | None = None    # first-moment estimate to normalise (m or m_hat)
+    second: Tree | None = None   # second-moment estimate to normalise by (v, v_hat, sum, ...)
+    bc1: float = 1.0        # 1 - beta1^t once bias correction ran, else 1
+    bc2: float = 1.0        # 1 - beta2^t once bias correction ran, else 1
+
+
+class Piece(NamedTuple):
+    init: Callable[[Tree], State]
+    update: Callable[[Carry, State, Ctx], tuple[Carry, State]]
+
+
+def _map(fn, *trees: Tree) -> Tree:
+    return {k: fn(*(tree[k] for tree in trees)) for k in trees[0]}
+
+
+def _zeros(params: Tree, fill: float = 0.0) -> Tree:
+    return {k: np.full(np.shape(p), fill, dtype=np.float64) for k, p in params.items()}
+
+
+def _stateless(update) -> Piece:
+    return Piece(lambda params: {}, lambda carry, state, ctx: (update(carry, ctx), state))
+
+
+def decay_mask(names, exclude: tuple[str, ...] = (), mask: Mapping[str, bool] | None = None) -> dict[str, bool]:
+    """Which tensors are decayed: not matched by any `exclude` regex (re.search, as BERT) and not
+    False in `mask` (as optax)."""
+    patterns = [re.compile(p) for p in exclude]
+    return {n: not any(p.search(n) for p in patterns) and bool((mask or {}).get(n, True)) for n in names}
+
+
+# --- gradient pre-processing ---------------------------------------------------------------------
+
+def rescale_grad(scale: float) -> Piece:
+    """g <- scale*g (MXNet rescale_grad)."""
+    return _stateless(lambda c, ctx: replace(c, updates=_map(lambda g: scale * g, c.updates)))
+
+
+def clip(value: float | None, norm: float | None, global_norm: float | None) -> Piece:
+    """Clip the running update: elementwise to [-value, value]; per tensor to ||g|| <= norm; all
+    tensors to ||G|| <= global_norm, each as g*c/max(||g||, c)."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        u = c.updates
+        if value is not None:
+            u = _map(lambda g: np.clip(g, -value, value), u)                       # g <- clip(g, -c, c)
+        if norm is not None:
+            u = _map(lambda g: g * (norm / max(float(np.linalg.norm(g)), norm)), u)  # g <- g*c/max(||g||, c)
+        if global_norm is not None:
+            total = float(np.sqrt(sum(float(np.sum(g * g)) for g in u.values())))  # ||G|| over all tensors
+            u = _map(lambda g: g * (global_norm / max(total, global_norm)), u)      # g <- g*c/max(||G||, c)
+        return replace(c, updates=u)
+    return _stateless(update)
+
+
+# --- weight decay ----------------------------------------------------------------------------------
+
+def add_coupled_decay(wd: float, decayed: Mapping[str, bool]) -> Piece:
+    """Coupled (L2) decay: g <- g + wd*w, before any statistic sees g."""
+    return _stateless(lambda c, ctx: replace(c, updates={
+        k: g + wd * c.params[k] if decayed[k] else g for k, g in c.updates.items()}))
+
+
+def add_decayed_weights(wd: float, scaling: str, decayed: Mapping[str, bool], beta1: float = 0.0,
+                        beta2: float = 0.0) -> Piece:
+    """Decoupled decay inside the update, before the trust ratio and the lr scale: u <- d + c*w with
+    c = wd for lr scaling (LAMB), else c = s/(eta_t*lr_t) so that the lr scale leaves the shrink s."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        step = ctx.eta * ctx.lr
+        if scaling == "lr" or step == 0.0:
+            coef = wd                                                             # u <- d + wd*w
+        else:
+            s = decay_factor(scaling, wd, ctx, 1.0 - beta1 ** ctx.t, 1.0 - beta2 ** ctx.t)
+            coef = s / step                                                       # u <- d + (s/(eta*lr))*w
+        return replace(c, updates={k: u + coef * c.params[k] if decayed[k] else u for k, u in c.updates.items()})
+    return _stateless(update)
+
+
+def decay_factor(scaling: str, wd: float, ctx: Ctx, bc1: float, bc2: float) -> float:
+    """The shrink s in w <- w - s*w for a decay_scaling value."""
+    if scaling == "lr":
+        return ctx.eta * ctx.lr * wd                          # s = eta_t*lr_t*wd
+    if scaling == "schedule":
+        return ctx.eta * wd                                   # s = eta_t*wd (never the base lr)
+    if scaling == "unscaled":
+        return wd                                             # s = wd
+    if scaling == "corrected_lr":
+        return ctx.eta * ctx.lr * np.sqrt(bc2) / bc1 * wd     # s = eta_t*lr_t*sqrt(bc2)/bc1*wd
+    raise ValueError(f"unknown decay_scaling {scaling!r}")
+
+
+def shrink_weights(wd: float, scaling: str, decayed: Mapping[str, bool], beta1: float = 0.0,
+                   beta2: float = 0.0) -> Piece:
+    """Decoupled decay as a separate shrink of the working weight: w <- w - s*w."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        bc1, bc2 = 1.0 - beta1 ** ctx.t, 1.0 - beta2 ** ctx.t           # only corrected_lr reads them
+        s = decay_factor(scaling, wd, ctx, bc1, bc2)
+        return replace(c, params={k: w - s * w if decayed[k] else w for k, w in c.params.items()})
+    return _stateless(update)
+
+
+# --- moments and normalisation ---------------------------------------------------------------------
+
+def ema_moments(beta1: float | None, beta2: float | None, initial_second: float = 0.0) -> Piece:
+    """m <- beta1*m + (1-beta1)*g ; v <- beta2*v + (1-beta2)*g^2 (either may be None = not kept)."""
+    def init(params):
+        state = {}
+        if beta1 is not None:
+            state["m"] = _zeros(params)
+        if beta2 is not None:
+            state["v"] = _zeros(params, initial_second)
+        return state
+
+    def update(c, state, ctx):
+        new = {}
+        if beta1 is not None:
+            new["m"] = _map(lambda m, g: beta1 * m + (1.0 - beta1) * g, state["m"], c.updates)      # m_t
+        if beta2 is not None:
+            new["v"] = _map(lambda v, g: beta2 * v + (1.0 - beta2) * g * g, state["v"], c.updates)  # v_t
+        return replace(c, first=new.get("m"), second=new.get("v")), new
+    return Piece(init, update)
+
+
+def running_max_second() -> Piece:
+    """AMSGrad: v_max <- max(v_max, second); second <- v_max. Before bias correction it is the
+    max of the raw v (torch/Keras); after it, the max of v_hat (optax)."""
+    def update(c, state, ctx):
+        v_max = _map(np.maximum, state["v_max"], c.second)                    # v_max_t = max(v_max_{t-1}, v)
+        return replace(c, second=v_max), {"v_max": v_max}
+    return Piece(lambda params: {"v_max": _zeros(params)}, update)
+
+
+def bias_correct(beta1: float | None, beta2: float | None) -> Piece:
+    """m_hat = m/(1-beta1^t), v_hat = v/(1-beta2^t); records bc1, bc2 for eps-hat and corrected_lr."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        bc1 = 1.0 - beta1 ** ctx.t if beta1 is not None else 1.0            # bc1 = 1 - beta1^t
+        bc2 = 1.0 - beta2 ** ctx.t if beta2 is not None else 1.0            # bc2 = 1 - beta2^t
+        first = _map(lambda m: m / bc1, c.first) if c.first is not None else None    # m_hat
+        second = _map(lambda v: v / bc2, c.second) if c.second is not None else None  # v_hat
+        return replace(c, first=first, second=second, bc1=bc1, bc2=bc2)
+    return _stateless(update)
+
+
+def normalise_denominator(root: np.ndarray, eps: float, placement: str, bc2: float) -> np.ndarray:
+    """The denominator for a second-moment estimate `root` (already bias-corrected)."""
+    if placement == "outside":
+        return np.sqrt(root) + eps                        # sqrt(v_hat) + eps
+    if placement == "eps_hat":
+        return np.sqrt(root) + eps / np.sqrt(bc2)         # sqrt(v_hat) + eps/sqrt(bc2)  (== (sqrt(v)+eps)/sqrt(bc2))
+    if placement == "inside":
+        return np.sqrt(root + eps)                        # sqrt(v_hat + eps)
+    raise ValueError(f"unknown eps_placement {placement!r}")
+
+
+def normalise(eps: float, placement: str, numerator: str = "first") -> Piece:
+    """updates <- numerator / denominator(second), numerator being the first moment or the running
+    update (RMSprop, AdaGrad normalise the gradient itself)."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        num = c.first if numerator == "first" else c.updates
+        return replace(c, updates={k: num[k] / normalise_denominator(c.second[k], eps, placement, c.bc2)
+                                   for k in num})
+    return _stateless(update)
+
+
+def accumulate_squares(initial: float) -> Piece:
+    """AdaGrad: sum <- sum + g^2 (starts at `initial`); second <- sum."""
+    def update(c, state, ctx):
+        total = _map(lambda s, g: s + g * g, state["sum"], c.updates)      # sum_t = sum_{t-1} + g^2
+        return replace(c, second=total), {"sum": total}
+    return Piece(lambda params: {"sum": _zeros(params, initial)}, update)
+
+
+def center_second(beta: float) -> Piece:
+    """Centered RMSprop: g_avg <- beta*g_avg + (1-beta)*g ; second <- v - g_avg^2."""
+    def update(c, state, ctx):
+        g_avg = _map(lambda a, g: beta * a + (1.0 - beta) * g, state["g_avg"], c.updates)   # g_avg_t
+        second = _map(lambda v, a: v - a * a, c.second, g_avg)                               # v - g_avg^2
+        return replace(c, second=second), {"g_avg": g_avg}
+    return Piece(lambda params: {"g_avg": _zeros(params)}, update)
+
+
+def nesterov_first_moment(beta1: float, schedule: str, momentum_decay: float) -> Piece:
+    """NAdam's look-ahead first moment (m already updated by ema_moments):
+    mu_t = beta1*(1 - 0.5*0.96^(t*psi)) (schedule 'dozat') or beta1 ('none'); P_t = prod mu_1..mu_t;
+    first <- mu_{t+1}*m/(1 - P_t*mu_{t+1}) + (1-mu_t)*g/(1 - P_t)."""
+    def mu(t):
+        return beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay)) if schedule == "dozat" else beta1
+
+    def update(c, state, ctx):
+        mu_t, mu_next = mu(ctx.t), mu(ctx.t + 1)                                  # mu_t, mu_{t+1}
+        prod = {k: p * mu_t for k, p in state["mu_product"].items()}             # P_t = P_{t-1}*mu_t
+        first = {k: mu_next * c.first[k] / (1.0 - prod[k] * mu_next)              # look-ahead momentum term
+                 + (1.0 - mu_t) * c.updates[k] / (1.0 - prod[k]) for k in c.first}  # + current-gradient term
+        return replace(c, first=first), {"mu_product": prod}
+    return Piece(lambda params: {"mu_product": {k: np.float64(1.0) for k in params}}, update)
+
+
+def rectify(beta2: float, eps: float, placement: str) -> Piece:
+    """RAdam: rho_inf = 2/(1-beta2) - 1, rho_t = rho_inf - 2*t*beta2^t/bc2; if rho_t > 5 the step is
+    r_t*m_hat/denominator(v_hat), r_t = sqrt((rho_t-4)(rho_t-2)rho_inf/((rho_inf-4)(rho_inf-2)rho_t));
+    otherwise m_hat (SGD with momentum). Expects bias-corrected first/second."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        rho_inf = 2.0 / (1.0 - beta2) - 1.0                                      # rho_inf
+        rho_t = rho_inf - 2.0 * ctx.t * beta2 ** ctx.t / c.bc2                   # rho_t
+        if rho_t <= 5.0:
+            return replace(c, updates=dict(c.first))                              # d = m_hat
+        r_t = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        return replace(c, updates={k: r_t * c.first[k] / normalise_denominator(c.second[k], eps, placement, c.bc2)
+                                   for k in c.first})                             # d = r_t*m_hat/denom
+    return _stateless(update)
+
+
+def infinity_norm(beta2: float, eps: float, placement: str) -> Piece:
+    """Adamax: u <- max(beta2*u, |g| + eps) ('inside_max') or max(beta2*u, |g|) ('outside_max');
+    updates <- first/u or first/(u + eps)."""
+    def update(c, state, ctx):
+        add = eps if placement == "inside_max" else 0.0
+        u = _map(lambda u, g: np.maximum(beta2 * u, np.abs(g) + add), state["u"], c.updates)  # u_t
+        denom = u if placement == "inside_max" else _map(lambda x: x + eps, u)                 # u or u + eps
+        return replace(c, updates=_map(np.divide, c.first, denom)), {"u": u}
+    return Piece(lambda params: {"u": _zeros(params)}, update)
+
+
+def lion_sign(beta1: float, beta2: float) -> Piece:
+    """Lion: updates <- sign(beta1*m + (1-beta1)*g); then m <- beta2*m + (1-beta2)*g."""
+    def update(c, state, ctx):
+        direction = _map(lambda m, g: np.sign(beta1 * m + (1.0 - beta1) * g), state["m"], c.updates)  # sign(interp)
+        m = _map(lambda m, g: beta2 * m + (1.0 - beta2) * g, state["m"], c.updates)                     # m_t
+        return replace(c, updates=direction), {"m": m}
+    return Piece(lambda params: {"m": _zeros(params)}, update)
+
+
+# --- momentum, trust ratio, lr ---------------------------------------------------------------------
+
+def trace(momentum: float, dampening: float, nesterov: bool, name: str) -> Piece:
+    """Heavy-ball buffer on the running update u: b_1 = u, b_t = mu*b + (1-dampening)*u;
+    updates <- u + mu*b (nesterov) or b."""
+    def update(c, state, ctx):
+        if ctx.t == 1:
+            buf = dict(c.updates)                                                               # b_1 = u
+        else:
+            buf = _map(lambda b, u: momentum * b + (1.0 - dampening) * u, state[name], c.updates)  # b_t
+        out = _map(lambda u, b: u + momentum * b, c.updates, buf) if nesterov else buf           # nesterov look-ahead
+        return replace(c, updates=out), {name: buf}
+    return Piece(lambda params: {name: _zeros(params)}, update)
+
+
+def trust_ratio(lower: float, upper: float) -> Piece:
+    """LAMB: per tensor r1 = clamp(||w||, lower, upper), r2 = ||u||; u <- (r1/r2)*u, ratio 1 when
+    r1 or r2 is 0."""
+    def update(c, state, ctx):
+        ratios, out = {}, {}
+        for k, u in c.updates.items():
+            r1 = min(max(float(np.linalg.norm(c.params[k])), lower), upper)       # ||w||, clamped
+            r2 = float(np.linalg.norm(u))                                          # ||u||
+            ratios[k] = np.float64(r1 / r2 if r1 > 0.0 and r2 > 0.0 else 1.0)      # trust ratio
+            out[k] = ratios[k] * u                                                 # u <- ratio*u
+        return replace(c, updates=out), {"trust_ratio": ratios}
+    return Piece(lambda params: {"trust_ratio": {k: np.float64(1.0) for k in params}}, update)
+
+
+def scale_by_lr(lr_decay: float = 0.0) -> Piece:
+    """u <- -eta_t*lr_t/(1 + (t-1)*lr_decay) * u (lr_decay: AdaGrad's, 0 elsewhere)."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        step = ctx.eta * ctx.lr / (1.0 + (ctx.t - 1) * lr_decay)                 # effective step size
+        return replace(c, updates=_map(lambda u: -step * u, c.updates))
+    return _stateless(update)
+
+
+def apply_updates() -> Piece:
+    """w <- w + u."""
+    return _stateless(lambda c, ctx: replace(c, params=_map(np.add, c.params, c.updates)))
