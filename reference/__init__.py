@@ -9,7 +9,7 @@ named after the spec's knobs (see `pieces`, `chains` and spec/knobs.toml, spec/r
     array([ 0.9801, -1.9602])
 """
 from .rules import Family, Knob, Rule, families, get_rule, knobs, relevant_knobs, rules, same_maths
-from .trajectory import Trajectory, resolve_hp, trajectory
+from .trajectory import Trajectory, resolve_hp, simulate, trajectory
 
 __all__ = ["Family", "Knob", "Rule", "Trajectory", "families", "get_rule", "knobs", "relevant_knobs",
-           "resolve_hp", "rules", "same_maths", "trajectory"]
+           "resolve_hp", "rules", "same_maths", "simulate", "trajectory"]

@@ -12,6 +12,7 @@ Notation as in spec/knobs.toml (t = 1 at the first update).
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, NamedTuple
@@ -50,7 +51,7 @@ def _map(fn, *trees: Tree) -> Tree:
 
 
 def _zeros(params: Tree, fill: float = 0.0) -> Tree:
-    return {k: np.full(np.shape(p), fill, dtype=np.float64) for k, p in params.items()}
+    return {k: np.full(np.shape(p), fill, dtype=p.dtype) for k, p in params.items()}
 
 
 def _stateless(update) -> Piece:
@@ -119,7 +120,7 @@ def decay_factor(scaling: str, wd: float, ctx: Ctx, bc1: float, bc2: float) -> f
     if scaling == "unscaled":
         return wd                                             # s = wd
     if scaling == "corrected_lr":
-        return ctx.eta * ctx.lr * np.sqrt(bc2) / bc1 * wd     # s = eta_t*lr_t*sqrt(bc2)/bc1*wd
+        return ctx.eta * ctx.lr * math.sqrt(bc2) / bc1 * wd   # s = eta_t*lr_t*sqrt(bc2)/bc1*wd
     raise ValueError(f"unknown decay_scaling {scaling!r}")
 
 
@@ -180,7 +181,7 @@ def normalise_denominator(root: np.ndarray, eps: float, placement: str, bc2: flo
     if placement == "outside":
         return np.sqrt(root) + eps                        # sqrt(v_hat) + eps
     if placement == "eps_hat":
-        return np.sqrt(root) + eps / np.sqrt(bc2)         # sqrt(v_hat) + eps/sqrt(bc2)  (== (sqrt(v)+eps)/sqrt(bc2))
+        return np.sqrt(root) + eps / math.sqrt(bc2)       # sqrt(v_hat) + eps/sqrt(bc2)  (== (sqrt(v)+eps)/sqrt(bc2))
     if placement == "inside":
         return np.sqrt(root + eps)                        # sqrt(v_hat + eps)
     raise ValueError(f"unknown eps_placement {placement!r}")
@@ -226,7 +227,7 @@ def nesterov_first_moment(beta1: float, schedule: str, momentum_decay: float) ->
         first = {k: mu_next * c.first[k] / (1.0 - prod[k] * mu_next)              # look-ahead momentum term
                  + (1.0 - mu_t) * c.updates[k] / (1.0 - prod[k]) for k in c.first}  # + current-gradient term
         return replace(c, first=first), {"mu_product": prod}
-    return Piece(lambda params: {"mu_product": {k: np.float64(1.0) for k in params}}, update)
+    return Piece(lambda params: {"mu_product": {k: np.ones((), dtype=p.dtype) for k, p in params.items()}}, update)
 
 
 def rectify(beta2: float, eps: float, placement: str) -> Piece:
@@ -238,7 +239,7 @@ def rectify(beta2: float, eps: float, placement: str) -> Piece:
         rho_t = rho_inf - 2.0 * ctx.t * beta2 ** ctx.t / c.bc2                   # rho_t
         if rho_t <= 5.0:
             return replace(c, updates=dict(c.first))                              # d = m_hat
-        r_t = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        r_t = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
         return replace(c, updates={k: r_t * c.first[k] / normalise_denominator(c.second[k], eps, placement, c.bc2)
                                    for k in c.first})                             # d = r_t*m_hat/denom
     return _stateless(update)
@@ -287,10 +288,10 @@ def trust_ratio(lower: float, upper: float) -> Piece:
         for k, u in c.updates.items():
             r1 = min(max(float(np.linalg.norm(c.params[k])), lower), upper)       # ||w||, clamped
             r2 = float(np.linalg.norm(u))                                          # ||u||
-            ratios[k] = np.float64(r1 / r2 if r1 > 0.0 and r2 > 0.0 else 1.0)      # trust ratio
+            ratios[k] = np.asarray(r1 / r2 if r1 > 0.0 and r2 > 0.0 else 1.0, dtype=u.dtype)  # trust ratio
             out[k] = ratios[k] * u                                                 # u <- ratio*u
         return replace(c, updates=out), {"trust_ratio": ratios}
-    return Piece(lambda params: {"trust_ratio": {k: np.float64(1.0) for k in params}}, update)
+    return Piece(lambda params: {"trust_ratio": {k: np.ones((), dtype=p.dtype) for k, p in params.items()}}, update)
 
 
 def scale_by_lr(lr_decay: float = 0.0) -> Piece:

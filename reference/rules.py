@@ -77,7 +77,7 @@ class Rule:
 
     def relevant_knobs(self) -> dict[str, str]:
         """The knob values that change the maths; knobs whose `applies_when` fails are dropped."""
-        return relevant_knobs(self.knobs)
+        return relevant_knobs(self.knobs, self.family)
 
     def with_knobs(self, **changes: str) -> "Rule":
         """A derived rule: this preset with some knobs changed (validated)."""
@@ -116,15 +116,21 @@ def families() -> dict[str, Family]:
     return dict(_spec()[1])
 
 
-def relevant_knobs(values: Mapping[str, str]) -> dict[str, str]:
+def relevant_knobs(values: Mapping[str, str], family: str = "") -> dict[str, str]:
     """Drop knobs whose `applies_when` condition is not met, and fold equivalent values.
 
     Two knob vectors with equal relevant knobs define the same maths: with bias correction off,
-    eps-hat is eps outside (bc2 = 1) and corrected_lr scaling is lr scaling (bc1 = bc2 = 1).
+    eps-hat is eps outside (bc2 = 1) and corrected_lr scaling is lr scaling (bc1 = bc2 = 1); plain SGD
+    (no momentum) with coupled decay outside the clip is the lr-scaled pre-step shrink.
     """
     all_knobs = _spec()[0]
     kept = {k: v for k, v in values.items()
             if all(values.get(c) == want for c, want in all_knobs[k].applies_when.items())}
+    if (family == "sgd" and kept.get("momentum_form") == "none" and kept.get("decay") == "coupled"
+            and kept.get("clip_scope") == "gradient"):
+        # plain SGD: w - lr*(g + wd*w) is the lr-scaled pre-step shrink w - lr*wd*w - lr*g
+        kept.pop("clip_scope")
+        kept.update(decay="decoupled", decay_scaling="lr", decay_order="before")
     if kept.get("bias_correction") == "off":
         if kept.get("eps_placement") == "eps_hat":
             kept["eps_placement"] = "outside"

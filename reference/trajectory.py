@@ -125,6 +125,18 @@ def trajectory(rule: "str | Rule", params, grads: Sequence, **hp) -> Trajectory:
     Raises ValueError for an unknown rule or hyper-parameter, a shape or name mismatch, or a
     non-finite hyper-parameter.
     """
+    return _run(rule, params, grads, hp, np.float64)
+
+
+def simulate(rule: "str | Rule", params, grads: Sequence, dtype, **hp) -> Trajectory:
+    """The same chain computed in `dtype` arithmetic (e.g. np.float32): arrays are cast to `dtype` and
+    every piece keeps them there (scalars stay Python floats, which NumPy does not let upcast arrays).
+    This is *not* the oracle; it validates the tolerance model (what a correct float32 implementation
+    may drift). Results are returned as float64 arrays of the dtype-rounded values."""
+    return _run(rule, params, grads, hp, np.dtype(dtype).type)
+
+
+def _run(rule, params, grads, hp, dtype) -> Trajectory:
     resolved_rule = get_rule(rule)
     tree, is_dict = _as_tree(params, "params")
     if isinstance(grads, (np.ndarray, Mapping)) or not isinstance(grads, Sequence):
@@ -142,6 +154,8 @@ def trajectory(rule: "str | Rule", params, grads: Sequence, **hp) -> Trajectory:
         grad_trees.append(gt)
     resolved_hp = resolve_hp(resolved_rule, steps, hp)
     chain = build_chain(resolved_rule, resolved_hp, list(tree))
+    tree = {k: v.astype(dtype) for k, v in tree.items()}
+    grad_trees = [{k: v.astype(dtype) for k, v in g.items()} for g in grad_trees]
 
     states = [piece.init(tree) for piece in chain]
     history = [tree]
@@ -155,7 +169,7 @@ def trajectory(rule: "str | Rule", params, grads: Sequence, **hp) -> Trajectory:
         history.append(carry.params)
         state_history.append(_merge(states))
 
-    stacked = {k: np.stack([h[k] for h in history]) for k in tree}
+    stacked = {k: np.stack([h[k] for h in history]).astype(np.float64) for k in tree}
     state = {s: {k: np.stack([np.asarray(h[s][k], dtype=np.float64) for h in state_history]) for k in tree}
              for s in state_history[0]}
     if not is_dict:

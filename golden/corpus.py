@@ -1,0 +1,225 @@
+"""The golden corpus: which (rule, scenario, variant) cases exist, how they are generated and checked.
+
+One config source: the scenario data and the resolved hyper-parameters that produced a golden
+trajectory are stored in the same file, and adapters read exactly those (ONNX #7749 is the failure
+this prevents). `regenerate()` is deterministic; `check()` recomputes every case from the reference
+and verifies the manifest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from optconform.reference import get_rule, rules, trajectory
+from optconform.tolerance import error_units, tolerance
+
+from .format import FORMAT_VERSION, Golden, GoldenFormatError, read_golden, write_golden
+from .scenarios import Scenario, all_scenarios
+
+GENERATOR_VERSION = "1"
+MANIFEST = "manifest.json"
+
+#: Extra hyper-parameter sets per rule, run on VARIANT_SCENARIOS (the default set runs on every
+#: applicable scenario).
+VARIANTS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
+    "sgd_momentum": {"nesterov": {"nesterov": True}, "dampening": {"dampening": 0.5}},
+    "sgd_momentum_inside": {"nesterov": {"nesterov": True}},
+    "adagrad": {"lr_decay": {"lr_decay": 0.1, "initial_accumulator_value": 0.1}},
+    "rmsprop": {"centered": {"centered": True}},
+    "rmsprop_momentum": {"centered": {"centered": True}},
+    "rmsprop_eps_inside": {"centered": {"centered": True}},
+    "mxnet_adam": {"rescale_clip": {"rescale_grad": 0.5, "clip_value": 0.5}},
+    "lamb": {"bounds": {"trust_lower_bound": 0.5, "trust_upper_bound": 2.0}},
+    "nadam": {"keras_schedule": {"momentum_decay": 1.0}},
+}
+VARIANT_SCENARIOS = ("first_steps", "lr_halved", "grad_drop", "random_wide")
+#: Realistic closed-loop streams, one per rule (rotated), to keep the corpus small.
+CLOSED_LOOP = ("quadratic", "rosenbrock", "logistic")
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    rule: str
+    scenario: Scenario
+    variant: str
+    hp: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"{self.rule}__{self.scenario.name}" + (f"__{self.variant}" if self.variant != "default" else "")
+
+
+def corpus_dir() -> Path:
+    """The corpus folder inside the installed package (golden/corpus in a source checkout)."""
+    return Path(str(resources.files("optconform.golden"))) / "corpus"
+
+
+def case_specs() -> list[CaseSpec]:
+    """Every golden case: each preset x each applicable scenario (+ variants on a few)."""
+    scenarios = all_scenarios()
+    specs = []
+    for index, (name, rule) in enumerate(rules().items()):
+        closed_loop = CLOSED_LOOP[index % len(CLOSED_LOOP)]
+        for scenario in scenarios.values():
+            if scenario.name in CLOSED_LOOP and scenario.name != closed_loop:
+                continue
+            if not scenario.applies(rule.knobs):
+                continue
+            specs.append(CaseSpec(name, scenario, "default", _hp_for(rule, scenario, {})))
+            for variant, extra in VARIANTS.get(name, {}).items():
+                if scenario.name in VARIANT_SCENARIOS:
+                    specs.append(CaseSpec(name, scenario, variant, _hp_for(rule, scenario, extra)))
+    return specs
+
+
+def _hp_for(rule, scenario: Scenario, extra: Mapping[str, Any]) -> dict[str, Any]:
+    hp = {k: v for k, v in scenario.hp.items() if k in rule.defaults}
+    hp.update(extra)
+    return hp
+
+
+def _run(spec: CaseSpec):
+    s = spec.scenario
+    eta = s.eta if s.eta is not None else (1.0,) * s.steps
+    return trajectory(spec.rule, dict(s.params), list(s.grads), lr=list(s.lr), eta=list(eta), **spec.hp)
+
+
+def build_case(spec: CaseSpec) -> tuple[dict, dict]:
+    """(config, arrays) of one golden file."""
+    run = _run(spec)
+    s = spec.scenario
+    names = list(s.params)
+    hp = {k: v for k, v in run.hp.items() if k not in ("lr", "eta")}
+    rule = get_rule(spec.rule)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "generator_version": GENERATOR_VERSION,
+        "rule": spec.rule,
+        "family": rule.family,
+        "knobs": dict(rule.knobs),
+        "scenario": s.name,
+        "variant": spec.variant,
+        "kind": s.kind,
+        "observes": s.observes,
+        "steps": s.steps,
+        "tensors": [{"name": n, "shape": list(np.shape(s.params[n]))} for n in names],
+        "hp": {k: (list(v) if isinstance(v, tuple) else v) for k, v in hp.items()},
+        "state_names": sorted(run.state),
+        "per_tensor_state": sorted(k for k, tree in run.state.items()
+                                   if any(np.ndim(v) == 1 and np.ndim(s.params[n]) != 0 for n, v in tree.items())),
+    }
+    arrays = {"lr": np.asarray(run.hp["lr"], dtype=np.float64),
+              "eta": np.asarray(run.hp["eta"], dtype=np.float64)}
+    for i, n in enumerate(names):
+        arrays[f"params0_{i}"] = np.asarray(s.params[n], dtype=np.float32)
+        arrays[f"grads_{i}"] = np.stack([np.asarray(g[n], dtype=np.float32) for g in s.grads])
+        arrays[f"trajectory_{i}"] = run.params[n]
+        for state_name, tree in run.state.items():
+            arrays[f"state_{state_name}_{i}"] = tree[n]
+    return config, arrays
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def regenerate(directory: Path | None = None) -> list[Path]:
+    """Write every golden file and the manifest; deterministic (byte-identical on rerun)."""
+    directory = Path(directory or corpus_dir())
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.npz"):
+        old.unlink()
+    written, entries = [], []
+    for spec in case_specs():
+        config, arrays = build_case(spec)
+        path = directory / f"{spec.name}.npz"
+        write_golden(path, config, arrays)
+        written.append(path)
+        entries.append({"file": path.name, "sha256": _sha256(path), "rule": spec.rule,
+                        "scenario": spec.scenario.name, "variant": spec.variant, "kind": spec.scenario.kind,
+                        "steps": spec.scenario.steps})
+    manifest = {"format_version": FORMAT_VERSION, "generator_version": GENERATOR_VERSION,
+                "numpy_version": np.__version__, "files": entries}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return written
+
+
+def load_manifest(directory: Path | None = None) -> dict:
+    directory = Path(directory or corpus_dir())
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise GoldenFormatError(f"{path}: manifest is missing; run `optconform golden --regenerate`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GoldenFormatError(f"{path}: manifest is corrupt ({exc})") from exc
+    return manifest
+
+
+def iter_goldens(directory: Path | None = None) -> Iterator[Golden]:
+    """Every golden case listed in the manifest (raises GoldenFormatError on the first bad file)."""
+    directory = Path(directory or corpus_dir())
+    for entry in load_manifest(directory)["files"]:
+        yield read_golden(directory / entry["file"])
+
+
+def check(directory: Path | None = None) -> tuple[list[str], int]:
+    """Verify the manifest and recompute every case from the reference.
+
+    Returns (problems, number of files checked); each problem names the file and what is wrong.
+    Recomputed trajectories must agree within the float64 tolerance model (not bit-exactly, so a
+    check on another NumPy build or CPU passes when the maths is the same).
+    """
+    directory = Path(directory or corpus_dir())
+    try:
+        manifest = load_manifest(directory)
+    except GoldenFormatError as exc:
+        return [str(exc)], 0
+    problems: list[str] = []
+    listed = {e["file"] for e in manifest["files"]}
+    for extra in sorted(p.name for p in directory.glob("*.npz") if p.name not in listed):
+        problems.append(f"{extra}: not listed in the manifest")
+    expected = {spec.name + ".npz": spec for spec in case_specs()}
+    for missing in sorted(set(expected) - listed):
+        problems.append(f"{missing}: generated by this version but absent from the manifest (regenerate)")
+    checked = 0
+    for entry in manifest["files"]:
+        path = directory / entry["file"]
+        if not path.is_file():
+            problems.append(f"{entry['file']}: file is missing")
+            continue
+        if _sha256(path) != entry.get("sha256"):
+            problems.append(f"{entry['file']}: SHA-256 differs from the manifest (modified or truncated)")
+            continue
+        try:
+            golden = read_golden(path)
+        except GoldenFormatError as exc:
+            problems.append(str(exc))
+            continue
+        problems.extend(_recompute(golden))
+        checked += 1
+    return problems, checked
+
+
+def _recompute(golden: Golden) -> list[str]:
+    try:
+        run = trajectory(golden.rule, dict(golden.params0), list(golden.grads), **golden.run_hp)
+    except ValueError as exc:
+        return [f"{golden.name}.npz: the reference rejects its config: {exc}"]
+    problems = []
+    for name in golden.tensors:
+        units = error_units(golden.params[name], run.params[name],
+                            tolerance(run.params[name], "float64", golden.config["knobs"]))
+        worst = float(np.max(units)) if units.size else 0.0
+        if worst > 1.0:
+            t = int(np.unravel_index(np.argmax(units), units.shape)[0])
+            problems.append(f"{golden.name}.npz: tensor {name!r} differs from the reference by {worst:.3g} "
+                            f"float64 tolerance units (step {t})")
+    return problems

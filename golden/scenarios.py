@@ -1,0 +1,182 @@
+"""Scenarios: initial params + an open-loop gradient sequence + an lr (and eta) per step + hp overrides.
+
+Two kinds. *Probes* are each built to amplify one knob (the `observes` field says which); *realistic*
+streams are random gradients spanning 1e-8 ... 1e3, or gradients recorded once from small closed-loop
+problems and then replayed open-loop. Every value is rounded to float32 (initial params to bfloat16-
+representable values too), so every framework starts bit-identical and results never depend on
+autodiff, TF32 or model numerics. The generated arrays are stored in the golden files; the
+generators here only run under `optconform golden --regenerate`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str                              # "probe" | "realistic"
+    observes: str                          # what the scenario is built to make visible
+    params: Mapping[str, np.ndarray]       # initial params (float32-exact)
+    grads: tuple[Mapping[str, np.ndarray], ...]
+    lr: tuple[float, ...]
+    hp: Mapping[str, Any] = field(default_factory=dict)   # overrides, applied where the rule accepts them
+    eta: tuple[float, ...] | None = None
+    applies: Callable[[Mapping[str, str]], bool] = lambda knobs: True   # which rules (by knob values) use it
+
+    @property
+    def steps(self) -> int:
+        return len(self.grads)
+
+
+def bf16_exact(x) -> np.ndarray:
+    """Round to the nearest bfloat16-representable value (8 significant bits), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    bits = x.view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16       # round half to even on bit 16
+    return rounded.astype(np.uint32).view(np.float32)
+
+
+def f32(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+def _const(value, steps):
+    return tuple(float(value) for _ in range(steps))
+
+
+def _decays(k) -> bool:
+    return k["decay"] != "none"
+
+
+def _probes() -> list[Scenario]:
+    w = {"w": f32([1.0, -2.0, 0.5, 4.0])}
+    zeros = {"w": f32([0.0, 0.0, 0.0, 0.0])}
+    g = {"w": f32([0.25, -0.5, 1.0, -0.125])}
+    g_varied = [{"w": f32(v)} for v in ([0.25, -0.5, 1.0, -0.125], [0.5, 0.25, -1.0, 0.125],
+                                        [-0.25, 0.75, 0.5, 0.375], [1.0, -1.0, 0.25, 0.5],
+                                        [0.125, 0.5, -0.75, -0.25], [-0.5, -0.25, 0.5, 1.0],
+                                        [0.75, 0.125, 0.25, -0.5], [0.25, -0.75, -0.5, 0.25])]
+    out = [
+        Scenario("zero_grad", "probe", "decay coupling and presence: with g = 0 coupled decay is normalised "
+                 "by the statistics, decoupled decay is a geometric shrink, no decay leaves w unchanged",
+                 w, (zeros,) * 6, _const(0.1, 6), {"weight_decay": 0.1}),
+        Scenario("lr_halved", "probe", "decay scaling (x lr vs x eta vs unscaled) and momentum form "
+                 "(lr inside vs outside the buffer): lr halves after step 4",
+                 w, tuple(g_varied), (0.1,) * 4 + (0.05,) * 4, {"weight_decay": 0.1, "momentum": 0.9}),
+        Scenario("eta_schedule", "probe", "schedule-multiplier scaling: eta falls 1 -> 0.25, lr constant; "
+                 "decay x eta (paper) differs from unscaled and from x lr",
+                 w, tuple(g_varied[:6]), _const(0.1, 6), {"weight_decay": 0.1},
+                 eta=(1.0, 1.0, 0.5, 0.5, 0.25, 0.25), applies=lambda k: k["decay"] == "decoupled"),
+        Scenario("tiny_grad", "probe", "eps placement: |g| = 1e-7 so eps is comparable to sqrt(v); "
+                 "outside, eps-hat and inside the root give steps differing by > 2x",
+                 w, tuple({"w": f32([1e-7, -1e-7, 2e-7, -5e-8])} for _ in range(8)), _const(0.1, 8),
+                 {"eps": 1e-7, "initial_accumulator_value": 0.0}),
+        Scenario("eps_vs_decayed_max", "probe", "Adamax eps placement: one gradient of 1e-7 then zeros with "
+                 "beta2 = 0.5, so u decays below eps and eps inside vs outside the max differ",
+                 w, ({"w": f32([1e-7, -1e-7, 2e-7, -5e-8])},) + tuple(zeros for _ in range(5)), _const(0.1, 6),
+                 {"eps": 1e-7, "beta2": 0.5}, applies=lambda k: k.get("eps_placement", "").endswith("_max")),
+        Scenario("first_steps", "probe", "bias correction: the first three steps, where 1 - beta^t is far from 1",
+                 w, tuple(g_varied[:3]), _const(0.1, 3), {"weight_decay": 0.01}),
+        Scenario("large_decay", "probe", "decay order: lr*wd = 0.25 with O(1) gradients, so decaying the pre-step "
+                 "or the post-step weight differs by lr^2*wd*|d| per step",
+                 w, tuple(g_varied[:5]), _const(0.5, 5), {"weight_decay": 0.5}, applies=_decays),
+        Scenario("grad_drop", "probe", "AMSGrad raw vs bias-corrected max, momentum form: |g| drops 100x after 3 steps on some "
+                 "elements only (a uniform drop would be normalised away by a trust ratio)",
+                 w, (g,) * 3 + tuple({"w": f32(g["w"] * f32([0.01, 1.0, 0.01, 0.5]))} for _ in range(5)),
+                 _const(0.1, 8),
+                 {"weight_decay": 0.01, "momentum": 0.9}),
+        Scenario("zero_norm_tensor", "probe", "LAMB trust-ratio fallback (1 when ||w|| or ||u|| is 0) and scope: "
+                 "one all-zero weight tensor, one tensor with zero gradients, one ordinary tensor",
+                 {"zero_w": f32([0.0, 0.0, 0.0]), "zero_g": f32([1.0, -0.5, 2.0]), "w": f32([0.5, -1.5, 3.0])},
+                 tuple({"zero_w": f32(gv["w"][:3]), "zero_g": f32([0.0, 0.0, 0.0]), "w": f32(gv["w"][1:])}
+                       for gv in g_varied[:5]),
+                 _const(0.1, 5), {"weight_decay": 0.2}),
+        Scenario("exclusion_names", "probe", "decay exclusion by tensor name (BERT regex, optax mask): "
+                 "LayerNorm/bias tensors must stay untouched where excluded",
+                 {"LayerNorm/gamma": f32([1.0, 0.5]), "dense/bias": f32([0.25, -0.75]),
+                  "dense/kernel": f32([[1.0, -2.0], [0.5, 1.5]]), "encoder/layer_norm/beta": f32([2.0, -1.0])},
+                 tuple({"LayerNorm/gamma": f32([0.0, 0.0]), "dense/bias": f32([0.0, 0.0]),
+                        "dense/kernel": f32([[0.0, 0.0], [0.0, 0.0]]), "encoder/layer_norm/beta": f32([0.0, 0.0])}
+                       for _ in range(4)),
+                 _const(0.1, 4), {"weight_decay": 0.1}, applies=_decays),
+        Scenario("clip_with_decay", "probe", "clip scope: clip_value 0.5 with wd*w of order 1, so clipping "
+                 "g + wd*w differs from clipping g alone",
+                 w, tuple(g_varied[:5]), _const(0.1, 5), {"weight_decay": 0.5, "clip_value": 0.5},
+                 applies=lambda k: k["decay"] == "coupled"),
+        Scenario("mixed_shapes", "probe", "shapes: a 0-dim tensor, a matrix, a length-1 vector and a size-0 tensor",
+                 {"scalar": f32(1.5), "matrix": f32([[1.0, -0.5, 0.25], [2.0, -1.0, 0.75]]),
+                  "single": f32([-3.0]), "empty": np.zeros((0, 3), dtype=np.float32)},
+                 tuple({"scalar": f32(gv["w"][0]), "matrix": f32(np.outer([1.0, -0.5], gv["w"][:3])),
+                        "single": f32(gv["w"][3:]), "empty": np.zeros((0, 3), dtype=np.float32)}
+                       for gv in g_varied[:4]),
+                 _const(0.1, 4), {"weight_decay": 0.1}),
+    ]
+    return out
+
+
+def _random_wide(seed: int = 20261121) -> Scenario:
+    """Random gradients with magnitudes log-uniform over 1e-8 ... 1e3 (per element and step), 100 steps."""
+    rng = np.random.default_rng(seed)
+    shapes = {"layer/kernel": (3, 4), "layer/bias": (3,), "scale": ()}
+    params = {k: bf16_exact(rng.uniform(-2.0, 2.0, size=s)) for k, s in shapes.items()}
+    grads = []
+    for _ in range(100):
+        grads.append({k: f32(rng.choice([-1.0, 1.0], size=s) * 10.0 ** rng.uniform(-8.0, 3.0, size=s))
+                      for k, s in shapes.items()})
+    lr = tuple(float(np.float32(1e-3 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t / 100))))) for t in range(100))
+    return Scenario("random_wide", "realistic", "everything at once over 100 steps with a cosine lr schedule; "
+                    "gradient magnitudes 1e-8 ... 1e3", params, tuple(grads), lr, {"weight_decay": 0.01})
+
+
+def _closed_loop(name: str, grad_fn, w0: np.ndarray, steps: int, lr: float, what: str) -> Scenario:
+    """Record the gradient stream of plain float64 Adam (lr, default betas) on a small problem, rounded to
+    float32; the stream is then replayed open-loop for every rule."""
+    w = w0.astype(np.float64)
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    grads = []
+    for t in range(1, steps + 1):
+        g = f32(grad_fn(w))
+        grads.append({"w": g})
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g.astype(np.float64) ** 2
+        w = w - lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    return Scenario(name, "realistic", what, {"w": f32(w0)}, tuple(grads), _const(lr, steps),
+                    {"weight_decay": 0.01})
+
+
+def _quadratic() -> Scenario:
+    scales = np.array([1e-2, 1e-1, 1.0, 1e1, 1e2])          # condition number 1e4
+    return _closed_loop("quadratic", lambda w: scales * w, bf16_exact([1.0, -1.0, 0.5, -0.5, 0.25]), 60, 0.05,
+                        "ill-conditioned quadratic 0.5*sum(s_i*w_i^2), s = 1e-2 ... 1e2, gradients recorded "
+                        "from a closed-loop Adam run")
+
+
+def _rosenbrock() -> Scenario:
+    def grad(w):
+        x, y = w
+        return np.array([-2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)])
+    return _closed_loop("rosenbrock", grad, bf16_exact([-1.25, 1.5]), 60, 0.02,
+                        "Rosenbrock valley (1-x)^2 + 100(y-x^2)^2, gradients recorded from a closed-loop Adam run")
+
+
+def _logistic() -> Scenario:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(32, 4))
+    y = (x @ np.array([1.5, -2.0, 0.5, 0.0]) + 0.3 * rng.normal(size=32) > 0).astype(np.float64)
+
+    def grad(w):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        return x.T @ (p - y) / len(y)
+    return _closed_loop("logistic", grad, bf16_exact([0.5, 0.5, -0.5, 0.25]), 60, 0.1,
+                        "logistic regression on 32 fixed samples, gradients recorded from a closed-loop Adam run")
+
+
+def all_scenarios() -> dict[str, Scenario]:
+    """Every scenario, probes first, by name."""
+    items = _probes() + [_random_wide(), _quadratic(), _rosenbrock(), _logistic()]
+    return {s.name: s for s in items}

@@ -1,0 +1,102 @@
+"""The tolerance model: how far a *correct* implementation in a given dtype may drift from the float64
+golden trajectory after t steps (spec/tolerance.md has the derivation).
+
+Per element, with u the unit roundoff of the dtype and w_s the golden trajectory, the bound follows
+the error recurrence of one step (local rounding + propagation of the error already made):
+
+    tol_0 = floor
+    tol_t = (1 + L_t) * tol_{t-1} + u * (A*|w_t| + K*|w_t - w_{t-1}|)
+
+- ``u*A*|w_t|``: each time the weight is rounded to the dtype it moves by at most u*|w| (half an ulp).
+  A = 2 for the apply: the final store plus one intermediate weight-scale rounding, which real
+  implementations make when they split the apply into two in-place operations or compute in a wider
+  type before storing (double rounding); A = 3 when decoupled decay is a separate shrink w - s*w.
+  (With A = 1 a perfect single-rounding implementation would already sit at 1.0 tolerance units after
+  one step whenever |w| is at the bottom of its binade: the bound would have no slack at all.)
+- ``u*(K + t)*|dw_t|``: computing the update takes at most K = 16 rounded operations, each contributing
+  a relative error u of the update (the longest chain, NAdam: two EMAs (4 roundings), the look-ahead
+  terms (4), bias correction (1), sqrt (1), eps add (1), divide (1), lr scale (1), decay (2), apply (1));
+  and the positive accumulator the update is normalised by (v, the AdaGrad sum, the Adamax u) is itself
+  rounded at every step: its relative error grows by at most 2u per step, i.e. u per step after the
+  square root, so after t steps the update carries up to t*u more;
+- ``L_t``: how much an error already in w changes the next update. Gradients are recorded (open
+  loop), so the update ignores w unless the rule reads it: L = 0 for no decay and for decoupled decay
+  (its shrink only contracts errors); for coupled decay and for a trust ratio the update is at most
+  proportional to w, so L_t = ||dw_t|| / ||w_{t-1}||, the relative step of the tensor;
+- floor = the dtype's smallest normal number, so an element that is exactly 0 all along tolerates
+  only underflow-level noise.
+
+Errors are reported in tolerance units (|native - golden| / tol; <= 1 conforms) and in ULPs of the
+dtype at the golden value.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: Unit roundoff u = 2^-p (p = significand bits incl. the implicit one) per dtype name.
+UNIT_ROUNDOFF = {
+    "float64": 2.0 ** -53,
+    "float32": 2.0 ** -24,
+    "float16": 2.0 ** -11,
+    "bfloat16": 2.0 ** -8,
+}
+#: Smallest positive normal number per dtype name.
+TINY = {"float64": 2.0 ** -1022, "float32": 2.0 ** -126, "float16": 2.0 ** -14, "bfloat16": 2.0 ** -126}
+#: Bits of significand (incl. the implicit bit) per dtype name, for ULP reporting.
+SIGNIFICAND_BITS = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
+#: K: rounded operations per step in the update computation (see module docstring).
+OPS_PER_STEP = 16
+
+
+def rule_terms(knobs) -> tuple[int, bool]:
+    """(A, feedback) for a rule's knob values: A weight-scale roundings per step, and whether the
+    update reads w (coupled decay or a trust ratio), which propagates earlier errors."""
+    weight_roundings = 3 if knobs.get("decay") == "decoupled" else 2
+    feedback = knobs.get("decay") == "coupled" or knobs.get("trust_ratio") == "on"
+    return weight_roundings, feedback
+
+
+def tolerance(golden: np.ndarray, dtype: str, knobs=None) -> np.ndarray:
+    """Elementwise tolerance for one tensor's golden trajectory of shape (T+1, *shape); same shape.
+
+    `knobs`: the rule's knob values (Rule.knobs); None = the open-loop, single-rounding case."""
+    if dtype not in UNIT_ROUNDOFF:
+        raise ValueError(f"no tolerance model for dtype {dtype!r}; known: {sorted(UNIT_ROUNDOFF)}")
+    golden = np.asarray(golden, dtype=np.float64)
+    u = UNIT_ROUNDOFF[dtype]
+    weight_roundings, feedback = rule_terms(knobs or {})
+    tol = np.empty_like(golden)
+    tol[0] = TINY[dtype]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for t in range(1, golden.shape[0]):
+            step = np.abs(golden[t] - golden[t - 1])
+            gain = 0.0
+            if feedback:
+                norm = float(np.linalg.norm(golden[t - 1]))
+                gain = float(np.linalg.norm(golden[t] - golden[t - 1])) / norm if norm > 0 else 0.0
+                gain = gain if np.isfinite(gain) else 0.0
+            local = u * (weight_roundings * np.abs(golden[t]) + (OPS_PER_STEP + t) * step)  # this step's roundings
+            tol[t] = (1.0 + gain) * tol[t - 1] + np.where(np.isfinite(local), local, 0.0)
+    return tol
+
+
+def error_units(native: np.ndarray, golden: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """|native - golden| / tol; NaN where exactly one side is NaN counts as infinite error, NaN on
+    both sides (IEEE propagation both ways) as zero."""
+    native = np.asarray(native, dtype=np.float64)
+    golden = np.asarray(golden, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(native - golden) / tol
+    both_nan = np.isnan(native) & np.isnan(golden)
+    same_inf = np.isinf(native) & (native == golden)
+    err = np.where(both_nan | same_inf, 0.0, err)
+    return np.where(np.isnan(err), np.inf, err)
+
+
+def ulps(native: np.ndarray, golden: np.ndarray, dtype: str) -> np.ndarray:
+    """|native - golden| in units in the last place of `dtype` at the golden value."""
+    golden = np.asarray(golden, dtype=np.float64)
+    exponent = np.floor(np.log2(np.maximum(np.abs(golden), TINY[dtype])))
+    ulp = 2.0 ** (exponent - (SIGNIFICAND_BITS[dtype] - 1))
+    with np.errstate(invalid="ignore"):
+        return np.abs(np.asarray(native, dtype=np.float64) - golden) / ulp

@@ -1,0 +1,617 @@
+"""Hand-derived trajectories for EVERY preset of the reference.
+
+Each expected trajectory below is re-derived from the published algorithm as written in
+shared/notes/semantics.md (framework source lines quoted there) or the paper, in plain Python floats,
+element by element -- never by calling the reference. The reference is only run once per case, to be
+compared with the derivation. Where the first step has a tractable closed value it is also written out
+as literal numbers (a check on the derivation code itself).
+
+Common tiny input: w0 = [1.0, -2.0] and the gradients GRADS (3 steps; RAdam uses 7 to reach its
+rectified branch). Hyper-parameters are chosen to make every knob visible: beta1 = 0.5, beta2 = 0.75,
+eps = 1e-3 (large enough that eps placement changes the 3rd digit), wd = 0.1, and an lr sequence where
+the scaling of decay / momentum by lr_t matters.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from optconform.reference import rules, trajectory
+
+W0 = [1.0, -2.0]
+GRADS = [[0.5, -1.0], [1.0, 0.5], [-0.25, 2.0]]
+GRADS7 = GRADS + [[0.75, -0.5], [-1.0, 1.0], [0.25, -0.75], [2.0, 0.5]]
+LR = 0.1
+LR_SEQ = [0.1, 0.2, 0.05]          # lr_t for t = 1, 2, 3
+WD = 0.1
+B1, B2, EPS = 0.5, 0.75, 1e-3
+ADAM_HP = dict(beta1=B1, beta2=B2, eps=EPS)
+
+
+def sign(x: float) -> float:
+    return (x > 0) - (x < 0)
+
+
+def norm(xs) -> float:
+    return math.sqrt(sum(x * x for x in xs))
+
+
+# --------------------------------------------------------------------------------------------------
+# SGD family (semantics.md §1 torch SGD, §2 Keras SGD, §4 MXNet SGDMomKernel)
+# --------------------------------------------------------------------------------------------------
+
+def exp_sgd():
+    # torch SGD(momentum=0), sgd.py:346-379: g' = g + wd*w (coupled L2); w <- w - lr*g'
+    # step 1 by hand: g' = [0.5 + 0.1*1, -1 + 0.1*(-2)] = [0.6, -1.2]; w1 = [1 - 0.06, -2 + 0.12]
+    out, w = [], list(W0)
+    for g in GRADS:
+        w = [wi - LR * (gi + WD * wi) for wi, gi in zip(w, g)]
+        out.append(w)
+    assert out[0] == pytest.approx([0.94, -1.88])
+    return out
+
+
+def exp_sgd_momentum(nesterov=False, dampening=0.5, mu=0.9):
+    # torch SGD(momentum>0), sgd.py:346-379:
+    #   g' = g + wd*w                                    (coupled, enters the buffer)
+    #   b_1 = g' (no dampening on the first step);  b_t = mu*b + (1 - dampening)*g'
+    #   d = g' + mu*b (nesterov) else b;  w <- w - lr_t*d   (lr OUTSIDE the buffer)
+    out, w, b = [], list(W0), None
+    for t, (g, lr) in enumerate(zip(GRADS, LR_SEQ), start=1):
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        b = list(gp) if t == 1 else [mu * bi + (1 - dampening) * gi for bi, gi in zip(b, gp)]
+        d = [gi + mu * bi for gi, bi in zip(gp, b)] if nesterov else b
+        w = [wi - lr * di for wi, di in zip(w, d)]
+        out.append(w)
+    # step 1 by hand: g' = [0.6, -1.2]; b1 = g'; w1 = w0 - 0.1*[0.6, -1.2] (or with nesterov
+    # d = g' + 0.9*g' = 1.9*g')
+    assert out[0] == pytest.approx([1 - 0.1 * 0.6 * (1.9 if nesterov else 1), -2 + 0.1 * 1.2 * (1.9 if nesterov else 1)])
+    return out
+
+
+def exp_sgd_momentum_inside(nesterov=False, mu=0.9):
+    # Keras SGD (sgd.py:105-123) / MXNet SGDMomKernel (600-615) / cs231n, with coupled L2 as MXNet:
+    #   g' = g + wd*w;  v <- mu*v - lr_t*g'  (v_0 = 0, lr INSIDE the velocity)
+    #   w <- w + mu*v - lr_t*g' (nesterov, Keras 113-119)  else  w <- w + v
+    out, w, v = [], list(W0), [0.0, 0.0]
+    for g, lr in zip(GRADS, LR_SEQ):
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        v = [mu * vi - lr * gi for vi, gi in zip(v, gp)]
+        if nesterov:
+            w = [wi + mu * vi - lr * gi for wi, vi, gi in zip(w, v, gp)]
+        else:
+            w = [wi + vi for wi, vi in zip(w, v)]
+        out.append(w)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# AdaGrad (§1 torch adagrad.py:395-426; §2 Keras adagrad.py:85-92; §3 optax scale_by_rss)
+# --------------------------------------------------------------------------------------------------
+
+def exp_adagrad(lr_decay=0.5, acc0=0.1, eps=EPS):
+    # torch: clr = lr/(1 + (t-1)*lr_decay); g' = g + wd*w; sum <- sum + g'^2 (sum_0 = acc0);
+    #        w <- w - clr * g'/(sqrt(sum) + eps)           (eps OUTSIDE the root)
+    out, w, s = [], list(W0), [acc0, acc0]
+    for t, g in enumerate(GRADS, start=1):
+        clr = LR / (1 + (t - 1) * lr_decay)
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        s = [si + gi * gi for si, gi in zip(s, gp)]
+        w = [wi - clr * gi / (math.sqrt(si) + eps) for wi, gi, si in zip(w, gp, s)]
+        out.append(w)
+    # step 1: g' = [0.6, -1.2], sum = [0.1 + 0.36, 0.1 + 1.44] = [0.46, 1.54]
+    assert out[0] == pytest.approx([1 - 0.1 * 0.6 / (math.sqrt(0.46) + eps), -2 + 0.1 * 1.2 / (math.sqrt(1.54) + eps)])
+    return out
+
+
+def exp_adagrad_eps_inside(acc0=0.1, eps=EPS):
+    # Keras/optax: sum <- sum + g'^2 (sum_0 = acc0); w <- w - lr*g'/sqrt(sum + eps)  (eps INSIDE)
+    # (coupled decay as the preset: g' = g + wd*w)
+    out, w, s = [], list(W0), [acc0, acc0]
+    for g in GRADS:
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        s = [si + gi * gi for si, gi in zip(s, gp)]
+        w = [wi - LR * gi / math.sqrt(si + eps) for wi, gi, si in zip(w, gp, s)]
+        out.append(w)
+    assert out[0] == pytest.approx([1 - 0.1 * 0.6 / math.sqrt(0.46 + eps), -2 + 0.1 * 1.2 / math.sqrt(1.54 + eps)])
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# RMSprop (§1 torch rmsprop.py:307-339; §2 Keras rmsprop.py:126-152)
+# --------------------------------------------------------------------------------------------------
+RHO = 0.5
+
+
+def exp_rmsprop(centered=False):
+    # torch: g' = g + wd*w; v <- rho*v + (1-rho)*g'^2;
+    #   centered: gbar <- rho*gbar + (1-rho)*g', avg = sqrt(v - gbar^2); else avg = sqrt(v)
+    #   avg <- avg + eps (eps OUTSIDE); w <- w - lr*g'/avg
+    out, w, v, gbar = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for g in GRADS:
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        v = [RHO * vi + (1 - RHO) * gi * gi for vi, gi in zip(v, gp)]
+        if centered:
+            gbar = [RHO * a + (1 - RHO) * gi for a, gi in zip(gbar, gp)]
+            avg = [math.sqrt(vi - a * a) + EPS for vi, a in zip(v, gbar)]
+        else:
+            avg = [math.sqrt(vi) + EPS for vi in v]
+        w = [wi - LR * gi / ai for wi, gi, ai in zip(w, gp, avg)]
+        out.append(w)
+    if not centered:
+        # step 1: v = 0.5*g'^2, sqrt(v) = |g'|/sqrt(2): w1 = w0 - 0.1*g'/(|g'|/sqrt(2) + eps)
+        assert out[0] == pytest.approx([1 - 0.1 * 0.6 / (0.6 / math.sqrt(2) + EPS), -2 + 0.1 * 1.2 / (1.2 / math.sqrt(2) + EPS)])
+    return out
+
+
+def exp_rmsprop_momentum(mu=0.9):
+    # torch momentum>0 (rmsprop.py:332-337): b <- mu*b + g'/(sqrt(v)+eps) (b_0 = 0); w <- w - lr_t*b
+    out, w, v, b = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for g, lr in zip(GRADS, LR_SEQ):
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        v = [RHO * vi + (1 - RHO) * gi * gi for vi, gi in zip(v, gp)]
+        b = [mu * bi + gi / (math.sqrt(vi) + EPS) for bi, gi, vi in zip(b, gp, v)]
+        w = [wi - lr * bi for wi, bi in zip(w, b)]
+        out.append(w)
+    return out
+
+
+def exp_rmsprop_eps_inside():
+    # Keras/optax/MXNet (eps INSIDE the root), coupled decay as the preset:
+    #   g' = g + wd*w; v <- rho*v + (1-rho)*g'^2; w <- w - lr*g'/sqrt(v + eps)
+    out, w, v = [], list(W0), [0.0, 0.0]
+    for g in GRADS:
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        v = [RHO * vi + (1 - RHO) * gi * gi for vi, gi in zip(v, gp)]
+        w = [wi - LR * gi / math.sqrt(vi + EPS) for wi, gi, vi in zip(w, gp, v)]
+        out.append(w)
+    assert out[0] == pytest.approx([1 - 0.1 * 0.6 / math.sqrt(0.18 + EPS), -2 + 0.1 * 1.2 / math.sqrt(0.72 + EPS)])
+    return out
+
+
+def exp_rmsprop_eps_inside_momentum(mu=0.9):
+    # Keras RMSprop(momentum) (rmsprop.py:144-152): inc = lr_t*g/sqrt(v + eps); mom <- mu*mom + inc;
+    # w <- w - mom  (lr INSIDE the buffer; here with the preset's coupled decay)
+    out, w, v, mom = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for g, lr in zip(GRADS, LR_SEQ):
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        v = [RHO * vi + (1 - RHO) * gi * gi for vi, gi in zip(v, gp)]
+        mom = [mu * mi + lr * gi / math.sqrt(vi + EPS) for mi, gi, vi in zip(mom, gp, v)]
+        w = [wi - mi for wi, mi in zip(w, mom)]
+        out.append(w)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Adam family (Kingma & Ba Alg. 1; §1 torch adam.py; §2 Keras; §3 optax; §4 MXNet; §5 BERT; §6 L&H)
+# --------------------------------------------------------------------------------------------------
+
+def _moments(m, v, g):
+    # m <- b1*m + (1-b1)*g ; v <- b2*v + (1-b2)*g^2
+    return ([B1 * mi + (1 - B1) * gi for mi, gi in zip(m, g)],
+            [B2 * vi + (1 - B2) * gi * gi for vi, gi in zip(v, g)])
+
+
+def exp_adam():
+    # Kingma & Ba Alg. 1 / torch Adam: m_hat = m/bc1, v_hat = v/bc2;
+    #   w <- w - lr * m_hat/(sqrt(v_hat) + eps)                 (eps on the corrected root)
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        m, v = _moments(m, v, g)
+        bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
+        w = [wi - LR * (mi / bc1) / (math.sqrt(vi / bc2) + EPS) for wi, mi, vi in zip(w, m, v)]
+        out.append(w)
+    # step 1: m_hat = g, v_hat = g^2: w1 = w0 - lr*g/(|g| + eps)
+    assert out[0] == pytest.approx([1 - 0.1 * 0.5 / 0.501, -2 + 0.1 * 1.0 / 1.001])
+    return out
+
+
+def exp_adam_l2():
+    # torch Adam(weight_decay) adam.py:416-428: g' = g + wd*w (pre-step w), then Adam on g'
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        m, v = _moments(m, v, gp)
+        bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
+        w = [wi - LR * (mi / bc1) / (math.sqrt(vi / bc2) + EPS) for wi, mi, vi in zip(w, m, v)]
+        out.append(w)
+    assert out[0] == pytest.approx([1 - 0.1 * 0.6 / 0.601, -2 + 0.1 * 1.2 / 1.201])
+    return out
+
+
+def exp_adamw():
+    # torch AdamW adam.py:416-428: w <- w*(1 - lr_t*wd) on the pre-step weight, then Adam on raw g
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, (g, lr) in enumerate(zip(GRADS, LR_SEQ), start=1):
+        w = [wi * (1 - lr * WD) for wi in w]
+        m, v = _moments(m, v, g)
+        bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
+        w = [wi - lr * (mi / bc1) / (math.sqrt(vi / bc2) + EPS) for wi, mi, vi in zip(w, m, v)]
+        out.append(w)
+    assert out[0] == pytest.approx([0.99 - 0.1 * 0.5 / 0.501, -1.98 + 0.1 * 1.0 / 1.001])
+    return out
+
+
+ETA_SEQ = [1.0, 0.5, 0.25]
+
+
+def exp_adamw_paper():
+    # Loshchilov & Hutter Alg. 2 (§6): theta <- theta - eta_t*(alpha*m_hat/(sqrt(v_hat)+eps) + lambda*theta)
+    # alpha = lr never multiplies lambda = wd.
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, (g, eta) in enumerate(zip(GRADS, ETA_SEQ), start=1):
+        m, v = _moments(m, v, g)
+        bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
+        w = [wi - eta * (LR * (mi / bc1) / (math.sqrt(vi / bc2) + EPS) + WD * wi) for wi, mi, vi in zip(w, m, v)]
+        out.append(w)
+    # step 1 (eta = 1): w1 = w0 - (0.1*g/(|g|+eps) + 0.1*w0) = [0.9 - 0.05/0.501, -1.8 + 0.1/1.001]
+    assert out[0] == pytest.approx([0.9 - 0.05 / 0.501, -1.8 + 0.1 / 1.001])
+    return out
+
+
+def _keras_adam_step(w, m, v, t, lr, eps):
+    # Keras adam.py:117-137 (eps-hat): alpha = lr*sqrt(1-b2^t)/(1-b1^t); w <- w - alpha*m/(sqrt(v)+eps)
+    alpha = lr * math.sqrt(1 - B2 ** t) / (1 - B1 ** t)
+    return [wi - alpha * mi / (math.sqrt(vi) + eps) for wi, mi, vi in zip(w, m, v)]
+
+
+def exp_adam_eps_hat():
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        m, v = _moments(m, v, g)
+        w = _keras_adam_step(w, m, v, t, LR, EPS)
+        out.append(w)
+    # step 1: alpha = 0.1*sqrt(0.25)/0.5 = 0.1; m = 0.5*g, sqrt(v) = 0.5*|g|:
+    #   w1 = w0 - 0.1*0.5*g/(0.5*|g| + eps)
+    assert out[0] == pytest.approx([1 - 0.1 * 0.25 / (0.25 + EPS), -2 + 0.1 * 0.5 / (0.5 + EPS)])
+    return out
+
+
+def exp_adamw_eps_hat():
+    # Keras AdamW: base-class decay first, w <- w - w*wd*lr_t (TF optimizer.py:89-111), then Keras Adam
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, (g, lr) in enumerate(zip(GRADS, LR_SEQ), start=1):
+        w = [wi - wi * WD * lr for wi in w]
+        m, v = _moments(m, v, g)
+        w = _keras_adam_step(w, m, v, t, lr, EPS)
+        out.append(w)
+    return out
+
+
+def exp_bert_adamw():
+    # google-research/bert optimization.py:137-151: no bias correction;
+    #   u = m/(sqrt(v) + eps); u <- u + wd*w (name not excluded); w <- w - lr_t*u
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for g, lr in zip(GRADS, LR_SEQ):
+        m, v = _moments(m, v, g)
+        u = [mi / (math.sqrt(vi) + EPS) + WD * wi for wi, mi, vi in zip(w, m, v)]
+        w = [wi - lr * ui for wi, ui in zip(w, u)]
+        out.append(w)
+    # step 1: m = 0.5*g, sqrt(v) = 0.5*|g|: u = 0.25/(0.25+eps) + 0.1*1 for element 0
+    assert out[0] == pytest.approx([1 - 0.1 * (0.25 / 0.251 + 0.1), -2 - 0.1 * (-0.5 / 0.501 - 0.2)])
+    return out
+
+
+RESCALE, CLIP = 2.0, 1.5
+
+
+def exp_mxnet_adam():
+    # MXNet Adam (§4, AdamUpdateKernel 1292-1313): g' = clip(rescale*g + wd*w, -c, c) (wd INSIDE clip);
+    #   m, v on g'; lr_t = lr*sqrt(1-b2^t)/(1-b1^t); w <- w - lr_t*m/(sqrt(v)+eps)
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        gp = [min(max(RESCALE * gi + WD * wi, -CLIP), CLIP) for wi, gi in zip(w, g)]
+        m, v = _moments(m, v, gp)
+        w = _keras_adam_step(w, m, v, t, LR, EPS)
+        out.append(w)
+    # step 1: 2*g + 0.1*w = [1.1, -2.2] -> clipped [1.1, -1.5]
+    assert out[0] == pytest.approx([1 - 0.1 * 0.55 / (0.55 + EPS), -2 + 0.1 * 0.75 / (0.75 + EPS)])
+    return out
+
+
+def exp_mxnet_v07_adam():
+    # MXNet v0.7.0 Adam.update (§4 History, optimizer.py:558-600): g *= rescale; clip(g, c); m, v;
+    #   lr_t = lr*sqrt(1-b2^t)/(1-b1^t); w <- w - lr_t*m/(sqrt(v)+eps); THEN w <- w - lr_t*wd*w
+    #   (post-step weight, bias-corrected lr)
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        gp = [min(max(RESCALE * gi, -CLIP), CLIP) for gi in g]
+        m, v = _moments(m, v, gp)
+        lr_t = LR * math.sqrt(1 - B2 ** t) / (1 - B1 ** t)
+        w = [wi - lr_t * mi / (math.sqrt(vi) + EPS) for wi, mi, vi in zip(w, m, v)]
+        w = [wi - lr_t * WD * wi for wi in w]
+        out.append(w)
+    # step 1: g' = [1.0, -1.5]; lr_1 = 0.1; w' = [1 - 0.1*0.5/(0.5+eps), -2 + 0.1*0.75/(0.75+eps)]; w1 = 0.99*w'
+    assert out[0] == pytest.approx([0.99 * (1 - 0.05 / 0.501), 0.99 * (-2 + 0.075 / 0.751)])
+    return out
+
+
+def exp_transformers_adamw():
+    # transformers 4.49 AdamW (§5, optimization.py:697-716): step = lr*sqrt(bc2)/bc1;
+    #   w <- w - step*m/(sqrt(v)+eps); THEN w <- w - lr*wd*w on the updated weight (plain lr)
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, (g, lr) in enumerate(zip(GRADS, LR_SEQ), start=1):
+        m, v = _moments(m, v, g)
+        w = _keras_adam_step(w, m, v, t, lr, EPS)
+        w = [wi - lr * WD * wi for wi in w]
+        out.append(w)
+    return out
+
+
+def exp_amsgrad():
+    # torch Adam(amsgrad=True) adam.py:539-546: vmax <- max(vmax, v) on RAW v;
+    #   denom = sqrt(vmax)/sqrt(bc2) + eps; w <- w - (lr/bc1)*m/denom
+    out, w, m, v, vmax = [], list(W0), [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        m, v = _moments(m, v, g)
+        vmax = [max(a, b) for a, b in zip(vmax, v)]
+        bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
+        w = [wi - (LR / bc1) * mi / (math.sqrt(vm) / math.sqrt(bc2) + EPS) for wi, mi, vm in zip(w, m, vmax)]
+        out.append(w)
+    return out
+
+
+def exp_amsgrad_corrected():
+    # optax amsgrad transform.py:378: v_hat = v/bc2; vmax <- max(vmax, v_hat) (CORRECTED v);
+    #   w <- w - lr*m_hat/(sqrt(vmax) + eps)
+    # (element 1: raw v = 0.25, 0.25 at t = 1, 2 but v_hat = 1.0, 0.571: the two maxima differ at t = 2)
+    out, w, m, v, vmax = [], list(W0), [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        m, v = _moments(m, v, g)
+        bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
+        vmax = [max(a, vi / bc2) for a, vi in zip(vmax, v)]
+        w = [wi - LR * (mi / bc1) / (math.sqrt(vm) + EPS) for wi, mi, vm in zip(w, m, vmax)]
+        out.append(w)
+    return out
+
+
+def exp_lamb(bias_correction=True):
+    # You et al. 2020 Alg. 2 / optax lamb / ALBERT (bias_correction False):
+    #   r = m_hat/(sqrt(v_hat)+eps) + wd*w; ratio = ||w||/||r|| (1 if a norm is 0); w <- w - lr*ratio*r
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        m, v = _moments(m, v, g)
+        bc1, bc2 = (1 - B1 ** t, 1 - B2 ** t) if bias_correction else (1.0, 1.0)
+        r = [(mi / bc1) / (math.sqrt(vi / bc2) + EPS) + WD * wi for wi, mi, vi in zip(w, m, v)]
+        nw, nr = norm(w), norm(r)
+        ratio = nw / nr if nw > 0 and nr > 0 else 1.0
+        w = [wi - LR * ratio * ri for wi, ri in zip(w, r)]
+        out.append(w)
+    if bias_correction:
+        # step 1: r = g/(|g|+eps) + 0.1*w0 = [0.5/0.501 + 0.1, -1/1.001 - 0.2]
+        r = [0.5 / 0.501 + 0.1, -1 / 1.001 - 0.2]
+        ratio = math.sqrt(5) / math.hypot(*r)
+        assert out[0] == pytest.approx([1 - 0.1 * ratio * r[0], -2 - 0.1 * ratio * r[1]])
+    return out
+
+
+def exp_lamb_decay_outside():
+    # Keras Lamb (lamb.py:116-132 + base-class decay): w' = w - w*wd*lr first;
+    #   r = m_hat/(sqrt(v_hat)+eps) (no wd); ratio = ||w'||/||r||; w <- w' - lr*ratio*r
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        w = [wi - wi * WD * LR for wi in w]
+        m, v = _moments(m, v, g)
+        bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
+        r = [(mi / bc1) / (math.sqrt(vi / bc2) + EPS) for mi, vi in zip(m, v)]
+        nw, nr = norm(w), norm(r)
+        ratio = nw / nr if nw > 0 and nr > 0 else 1.0
+        w = [wi - LR * ratio * ri for wi, ri in zip(w, r)]
+        out.append(w)
+    return out
+
+
+PSI = 1.0   # momentum_decay (Keras Nadam's schedule 0.96^t, §2)
+
+
+def exp_nadam():
+    # torch NAdam nadam.py:339-378 (coupled):
+    #   g' = g + wd*w; mu_t = b1*(1 - 0.5*0.96^(t*psi)); mu_{t+1} likewise; prod <- prod*mu_t
+    #   m <- b1*m + (1-b1)*g'; v <- b2*v + (1-b2)*g'^2; denom = sqrt(v/bc2) + eps
+    #   w <- w - lr*(1-mu_t)/(1-prod) * g'/denom - lr*mu_{t+1}/(1-prod*mu_{t+1}) * m/denom
+    out, w, m, v, prod = [], list(W0), [0.0, 0.0], [0.0, 0.0], 1.0
+    for t, g in enumerate(GRADS, start=1):
+        mu_t = B1 * (1 - 0.5 * 0.96 ** (t * PSI))
+        mu_n = B1 * (1 - 0.5 * 0.96 ** ((t + 1) * PSI))
+        prod *= mu_t
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        m, v = _moments(m, v, gp)
+        bc2 = 1 - B2 ** t
+        den = [math.sqrt(vi / bc2) + EPS for vi in v]
+        w = [wi - LR * (1 - mu_t) / (1 - prod) * gi / di - LR * mu_n / (1 - prod * mu_n) * mi / di
+             for wi, gi, mi, di in zip(w, gp, m, den)]
+        out.append(w)
+    return out
+
+
+def exp_nadam_no_schedule():
+    # optax scale_by_adam(nesterov=True) transform.py:286-300:
+    #   mu_hat = b1*m/(1 - b1^(t+1)) + (1-b1)*g/(1 - b1^t); nu_hat = v/bc2; w <- w - lr*mu_hat/(sqrt(nu_hat)+eps)
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        m, v = _moments(m, v, g)
+        mu_hat = [B1 * mi / (1 - B1 ** (t + 1)) + (1 - B1) * gi / (1 - B1 ** t) for mi, gi in zip(m, g)]
+        w = [wi - LR * mh / (math.sqrt(vi / (1 - B2 ** t)) + EPS) for wi, mh, vi in zip(w, mu_hat, v)]
+        out.append(w)
+    # step 1: m = 0.5*g; mu_hat = 0.5*0.5*g/0.75 + 0.5*g/0.5 = (4/3)*g; nu_hat = g^2
+    assert out[0] == pytest.approx([1 - 0.1 * (2 / 3) / 0.501, -2 + 0.1 * (4 / 3) / 1.001])
+    return out
+
+
+RADAM_B2 = 0.9   # rho_inf = 19; rho_t > 5 first at t = 6 (rho_5 ~ 4.58, rho_6 ~ 5.39)
+
+
+def _radam(eps_hat: bool, wd: float, threshold_inclusive: bool):
+    # Liu et al. 2020 / torch radam.py:304-358 / optax transform.py:813-889:
+    #   g' = g + wd*w (torch, coupled); m, v; m_hat = m/bc1
+    #   rho_inf = 2/(1-b2) - 1; rho_t = rho_inf - 2*t*b2^t/bc2
+    #   rectified (torch rho_t > 5; optax rho_t >= 5):
+    #     r_t = sqrt((rho_t-4)(rho_t-2)rho_inf/((rho_inf-4)(rho_inf-2)rho_t))
+    #     torch: w <- w - lr*m_hat*r_t*sqrt(bc2)/(sqrt(v)+eps)        (eps on the RAW root)
+    #     optax: w <- w - lr*r_t*m_hat/(sqrt(v/bc2)+eps)             (eps on the corrected root)
+    #   else: w <- w - lr*m_hat
+    b2 = RADAM_B2
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    rho_inf = 2 / (1 - b2) - 1
+    for t, g in enumerate(GRADS7, start=1):
+        gp = [gi + wd * wi for wi, gi in zip(w, g)]
+        m = [B1 * mi + (1 - B1) * gi for mi, gi in zip(m, gp)]
+        v = [b2 * vi + (1 - b2) * gi * gi for vi, gi in zip(v, gp)]
+        bc1, bc2 = 1 - B1 ** t, 1 - b2 ** t
+        rho_t = rho_inf - 2 * t * b2 ** t / bc2
+        rectified = rho_t >= 5 if threshold_inclusive else rho_t > 5
+        if rectified:
+            r_t = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            if eps_hat:
+                w = [wi - LR * (mi / bc1) * r_t * math.sqrt(bc2) / (math.sqrt(vi) + EPS) for wi, mi, vi in zip(w, m, v)]
+            else:
+                w = [wi - LR * r_t * (mi / bc1) / (math.sqrt(vi / bc2) + EPS) for wi, mi, vi in zip(w, m, v)]
+        else:
+            w = [wi - LR * mi / bc1 for wi, mi in zip(w, m)]
+        out.append(w)
+    # t = 1 is never rectified (rho_1 = 1): w1 = w0 - lr*g'
+    assert out[0] == pytest.approx([1 - 0.1 * (0.5 + wd), -2 + 0.1 * (1 + 2 * wd)])
+    return out
+
+
+def exp_radam():
+    return _radam(eps_hat=True, wd=WD, threshold_inclusive=False)
+
+
+def exp_radam_eps_outside():
+    return _radam(eps_hat=False, wd=0.0, threshold_inclusive=True)
+
+
+def exp_adamax():
+    # torch Adamax adamax.py:268-303: g' = g + wd*w; m <- b1*m + (1-b1)*g';
+    #   u <- max(b2*u, |g'| + eps) (eps inside the max); w <- w - (lr/bc1)*m/u
+    out, w, m, u = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        m = [B1 * mi + (1 - B1) * gi for mi, gi in zip(m, gp)]
+        u = [max(B2 * ui, abs(gi) + EPS) for ui, gi in zip(u, gp)]
+        w = [wi - (LR / (1 - B1 ** t)) * mi / ui for wi, mi, ui in zip(w, m, u)]
+        out.append(w)
+    # step 1: m/bc1 = g'; u = |g'| + eps
+    assert out[0] == pytest.approx([1 - 0.1 * 0.6 / 0.601, -2 + 0.1 * 1.2 / 1.201])
+    return out
+
+
+def exp_adamax_eps_outside():
+    # Keras Adamax: m <- m + (g-m)(1-b1); u <- max(b2*u, |g|); w <- w - lr*m/((1-b1^t)*(u + eps))
+    out, w, m, u = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(GRADS, start=1):
+        m = [B1 * mi + (1 - B1) * gi for mi, gi in zip(m, g)]
+        u = [max(B2 * ui, abs(gi)) for ui, gi in zip(u, g)]
+        w = [wi - LR * mi / ((1 - B1 ** t) * (ui + EPS)) for wi, mi, ui in zip(w, m, u)]
+        out.append(w)
+    assert out[0] == pytest.approx([1 - 0.1 * 0.5 / 0.501, -2 + 0.1 * 1.0 / 1.001])
+    return out
+
+
+def exp_lion():
+    # Chen et al. 2023 Alg. 2 / optax transform.py:471-487 + add_decayed_weights + lr:
+    #   c = sign(b1*m + (1-b1)*g); w <- w - lr_t*(c + wd*w); m <- b2*m + (1-b2)*g
+    out, w, m = [], list(W0), [0.0, 0.0]
+    for g, lr in zip(GRADS, LR_SEQ):
+        c = [sign(B1 * mi + (1 - B1) * gi) for mi, gi in zip(m, g)]
+        w = [wi - lr * (ci + WD * wi) for wi, ci in zip(w, c)]
+        m = [B2 * mi + (1 - B2) * gi for mi, gi in zip(m, g)]
+        out.append(w)
+    # step 1: c = sign(0.5*g) = [1, -1]; w1 = [1 - 0.1*(1 + 0.1), -2 - 0.1*(-1 - 0.2)] = [0.89, -1.88]
+    assert out[0] == pytest.approx([0.89, -1.88])
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# case table: (id, rule expression, hyper-parameters, gradients, expected-trajectory function)
+# --------------------------------------------------------------------------------------------------
+CASES = [
+    ("sgd", "sgd", dict(lr=LR, weight_decay=WD), GRADS, exp_sgd),
+    ("sgd_momentum", "sgd_momentum", dict(lr=LR_SEQ, weight_decay=WD, momentum=0.9, dampening=0.5), GRADS,
+     exp_sgd_momentum),
+    ("sgd_momentum+nesterov", "sgd_momentum", dict(lr=LR_SEQ, weight_decay=WD, momentum=0.9, nesterov=True),
+     GRADS, lambda: exp_sgd_momentum(nesterov=True, dampening=0.0)),
+    ("sgd_momentum_inside", "sgd_momentum_inside", dict(lr=LR_SEQ, weight_decay=WD, momentum=0.9), GRADS,
+     exp_sgd_momentum_inside),
+    ("sgd_momentum_inside+nesterov", "sgd_momentum_inside",
+     dict(lr=LR_SEQ, weight_decay=WD, momentum=0.9, nesterov=True), GRADS,
+     lambda: exp_sgd_momentum_inside(nesterov=True)),
+    ("adagrad", "adagrad", dict(lr=LR, lr_decay=0.5, initial_accumulator_value=0.1, eps=EPS, weight_decay=WD),
+     GRADS, exp_adagrad),
+    ("adagrad_eps_inside", "adagrad_eps_inside", dict(lr=LR, initial_accumulator_value=0.1, eps=EPS, weight_decay=WD),
+     GRADS, exp_adagrad_eps_inside),
+    ("rmsprop", "rmsprop", dict(lr=LR, rho=RHO, eps=EPS, weight_decay=WD), GRADS, exp_rmsprop),
+    ("rmsprop+centered", "rmsprop", dict(lr=LR, rho=RHO, eps=EPS, weight_decay=WD, centered=True), GRADS,
+     lambda: exp_rmsprop(centered=True)),
+    ("rmsprop_momentum", "rmsprop_momentum", dict(lr=LR_SEQ, rho=RHO, eps=EPS, weight_decay=WD, momentum=0.9),
+     GRADS, exp_rmsprop_momentum),
+    ("rmsprop_eps_inside", "rmsprop_eps_inside", dict(lr=LR, rho=RHO, eps=EPS, weight_decay=WD), GRADS,
+     exp_rmsprop_eps_inside),
+    ("rmsprop_eps_inside[momentum_form=lr_inside]", "rmsprop_eps_inside[momentum_form=lr_inside]",
+     dict(lr=LR_SEQ, rho=RHO, eps=EPS, weight_decay=WD, momentum=0.9), GRADS, exp_rmsprop_eps_inside_momentum),
+    ("adam", "adam", dict(lr=LR, **ADAM_HP), GRADS, exp_adam),
+    ("adam_l2", "adam_l2", dict(lr=LR, weight_decay=WD, **ADAM_HP), GRADS, exp_adam_l2),
+    ("adamw", "adamw", dict(lr=LR_SEQ, weight_decay=WD, **ADAM_HP), GRADS, exp_adamw),
+    ("adamw_paper", "adamw_paper", dict(lr=LR, eta=ETA_SEQ, weight_decay=WD, **ADAM_HP), GRADS, exp_adamw_paper),
+    ("adam_eps_hat", "adam_eps_hat", dict(lr=LR, **ADAM_HP), GRADS, exp_adam_eps_hat),
+    ("adamw_eps_hat", "adamw_eps_hat", dict(lr=LR_SEQ, weight_decay=WD, **ADAM_HP), GRADS, exp_adamw_eps_hat),
+    ("bert_adamw", "bert_adamw", dict(lr=LR_SEQ, weight_decay=WD, **ADAM_HP), GRADS, exp_bert_adamw),
+    ("mxnet_adam", "mxnet_adam", dict(lr=LR, weight_decay=WD, rescale_grad=RESCALE, clip_value=CLIP, **ADAM_HP),
+     GRADS, exp_mxnet_adam),
+    ("mxnet_v07_adam", "mxnet_v07_adam",
+     dict(lr=LR, weight_decay=WD, rescale_grad=RESCALE, clip_value=CLIP, **ADAM_HP), GRADS, exp_mxnet_v07_adam),
+    ("transformers_adamw", "transformers_adamw", dict(lr=LR_SEQ, weight_decay=WD, **ADAM_HP), GRADS,
+     exp_transformers_adamw),
+    ("amsgrad", "amsgrad", dict(lr=LR, **ADAM_HP), GRADS, exp_amsgrad),
+    ("amsgrad_corrected", "amsgrad_corrected", dict(lr=LR, **ADAM_HP), GRADS, exp_amsgrad_corrected),
+    ("lamb", "lamb", dict(lr=LR, weight_decay=WD, **ADAM_HP), GRADS, exp_lamb),
+    ("lamb_decay_outside", "lamb_decay_outside", dict(lr=LR, weight_decay=WD, **ADAM_HP), GRADS,
+     exp_lamb_decay_outside),
+    ("lamb_uncorrected", "lamb_uncorrected", dict(lr=LR, weight_decay=WD, **ADAM_HP), GRADS,
+     lambda: exp_lamb(bias_correction=False)),
+    ("nadam", "nadam", dict(lr=LR, weight_decay=WD, momentum_decay=PSI, **ADAM_HP), GRADS, exp_nadam),
+    ("nadam_no_schedule", "nadam_no_schedule", dict(lr=LR, **ADAM_HP), GRADS, exp_nadam_no_schedule),
+    ("radam", "radam", dict(lr=LR, weight_decay=WD, beta1=B1, beta2=RADAM_B2, eps=EPS), GRADS7, exp_radam),
+    ("radam_eps_outside", "radam_eps_outside", dict(lr=LR, beta1=B1, beta2=RADAM_B2, eps=EPS), GRADS7,
+     exp_radam_eps_outside),
+    ("adamax", "adamax", dict(lr=LR, weight_decay=WD, **ADAM_HP), GRADS, exp_adamax),
+    ("adamax_eps_outside", "adamax_eps_outside", dict(lr=LR, **ADAM_HP), GRADS, exp_adamax_eps_outside),
+    ("lion", "lion", dict(lr=LR_SEQ, weight_decay=WD, beta1=B1, beta2=B2), GRADS, exp_lion),
+]
+
+
+def test_every_preset_has_a_hand_derived_case():
+    """A new preset in spec/rules.toml without a hand-derived trajectory here fails this test."""
+    tested = {rule for _, rule, *_ in CASES if "[" not in rule}
+    assert tested == set(rules())
+
+
+def test_case_ids_unique():
+    ids = [c[0] for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("case_id, rule, hp, grads, expected", CASES, ids=[c[0] for c in CASES])
+def test_hand_derived(case_id, rule, hp, grads, expected):
+    want = np.array(expected(), dtype=np.float64)
+    run = trajectory(rule, np.array(W0), [np.array(g) for g in grads], **hp)
+    assert run.params.shape == (len(grads) + 1, 2)
+    np.testing.assert_array_equal(run.params[0], W0)
+    np.testing.assert_allclose(run.params[1:], want, rtol=1e-12, atol=1e-14, err_msg=case_id)
+
+
+def test_radam_case_reaches_both_branches():
+    """The RAdam cases only test the rectification if rho_t crosses 5 within the 7 steps."""
+    rho_inf = 2 / (1 - RADAM_B2) - 1
+    rho = [rho_inf - 2 * t * RADAM_B2 ** t / (1 - RADAM_B2 ** t) for t in range(1, 8)]
+    assert rho[4] < 5 < rho[5]
+
+
+def test_amsgrad_cases_differ():
+    """The raw-max and corrected-max derivations must actually differ on this input (else the case
+    would not distinguish them)."""
+    a, b = np.array(exp_amsgrad()), np.array(exp_amsgrad_corrected())
+    assert np.allclose(a[0], b[0], rtol=1e-14) and not np.allclose(a[1:], b[1:], rtol=1e-6)
