@@ -65,19 +65,21 @@ def tolerance(golden: np.ndarray, dtype: str, knobs=None) -> np.ndarray:
     golden = np.asarray(golden, dtype=np.float64)
     u = UNIT_ROUNDOFF[dtype]
     weight_roundings, feedback = rule_terms(knobs or {})
-    tol = np.empty_like(golden)
-    tol[0] = TINY[dtype]
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        for t in range(1, golden.shape[0]):
-            step = np.abs(golden[t] - golden[t - 1])
-            gain = 0.0
-            if feedback:
-                norm = float(np.linalg.norm(golden[t - 1]))
-                gain = float(np.linalg.norm(golden[t] - golden[t - 1])) / norm if norm > 0 else 0.0
-                gain = gain if np.isfinite(gain) else 0.0
-            local = u * (weight_roundings * np.abs(golden[t]) + (OPS_PER_STEP + t) * step)  # this step's roundings
-            tol[t] = (1.0 + gain) * tol[t - 1] + np.where(np.isfinite(local), local, 0.0)
-    return tol
+        steps = np.abs(np.diff(golden, axis=0))                                       # |dw_t|, t = 1..T
+        ts = np.arange(1, golden.shape[0]).reshape((-1,) + (1,) * (golden.ndim - 1))
+        local = u * (weight_roundings * np.abs(golden[1:]) + (OPS_PER_STEP + ts) * steps)   # roundings at t
+        local = np.where(np.isfinite(local), local, 0.0)
+        gains = np.zeros(golden.shape[0] - 1)
+        if feedback:
+            flat = golden.reshape(golden.shape[0], -1)
+            norms = np.linalg.norm(flat[:-1], axis=1)                                   # ||w_{t-1}||
+            moves = np.linalg.norm(np.diff(flat, axis=0), axis=1)                       # ||dw_t||
+            gains = np.where((norms > 0) & np.isfinite(moves / norms), moves / norms, 0.0)
+        growth = np.cumprod(1.0 + gains).reshape(ts.shape)                              # G_t = prod (1 + L_s)
+        # tol_t = G_t * (floor + sum_{s<=t} local_s / G_s): the recurrence tol_t = (1+L_t) tol_{t-1} + local_t
+        tol_rest = growth * (TINY[dtype] + np.cumsum(local / growth, axis=0))
+    return np.concatenate([np.full_like(golden[:1], TINY[dtype]), tol_rest])
 
 
 def error_units(native: np.ndarray, golden: np.ndarray, tol: np.ndarray) -> np.ndarray:
@@ -98,5 +100,5 @@ def ulps(native: np.ndarray, golden: np.ndarray, dtype: str) -> np.ndarray:
     golden = np.asarray(golden, dtype=np.float64)
     exponent = np.floor(np.log2(np.maximum(np.abs(golden), TINY[dtype])))
     ulp = 2.0 ** (exponent - (SIGNIFICAND_BITS[dtype] - 1))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         return np.abs(np.asarray(native, dtype=np.float64) - golden) / ulp

@@ -65,7 +65,8 @@ def build_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
     wd = hp.get("weight_decay", 0.0)
     betas = {"beta1": hp.get("beta1", 0.0), "beta2": hp.get("beta2", 0.0)}
     trust = k.get("trust_ratio") == "on"
-    decay_in_update = decay == "decoupled" and trust and k["trust_ratio_scope"] == "with_decay"
+    decay_in_update = (decay == "decoupled" and trust and k["trust_ratio_scope"] == "with_decay"
+                       and k["decay_order"] == "before")
     momentum = k.get("momentum_form", "none")
 
     chain: list[P.Piece] = []

@@ -116,6 +116,13 @@ def families() -> dict[str, Family]:
     return dict(_spec()[1])
 
 
+def applicable_knobs(values: Mapping[str, str]) -> dict[str, str]:
+    """The knob values whose `applies_when` condition holds (the others cannot change the maths)."""
+    all_knobs = _spec()[0]
+    return {k: v for k, v in values.items()
+            if all(values.get(c) == want for c, want in all_knobs[k].applies_when.items())}
+
+
 def relevant_knobs(values: Mapping[str, str], family: str = "") -> dict[str, str]:
     """Drop knobs whose `applies_when` condition is not met, and fold equivalent values.
 
@@ -123,9 +130,7 @@ def relevant_knobs(values: Mapping[str, str], family: str = "") -> dict[str, str
     eps-hat is eps outside (bc2 = 1) and corrected_lr scaling is lr scaling (bc1 = bc2 = 1); plain SGD
     (no momentum) with coupled decay outside the clip is the lr-scaled pre-step shrink.
     """
-    all_knobs = _spec()[0]
-    kept = {k: v for k, v in values.items()
-            if all(values.get(c) == want for c, want in all_knobs[k].applies_when.items())}
+    kept = applicable_knobs(values)
     if (family == "sgd" and kept.get("momentum_form") == "none" and kept.get("decay") == "coupled"
             and kept.get("clip_scope") == "gradient"):
         # plain SGD: w - lr*(g + wd*w) is the lr-scaled pre-step shrink w - lr*wd*w - lr*g

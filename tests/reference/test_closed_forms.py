@@ -32,8 +32,9 @@ DECOUPLED_LR = [
     "lion",                                    # optax lion
     "sgd_momentum_inside[decay=decoupled]",    # Keras SGD(momentum) with weight_decay
     "lamb_decay_outside",                      # Keras Lamb (decay outside the trust ratio, §8.2)
-    "nadam[decay=decoupled]",                  # torch NAdam(decoupled_weight_decay=True)
-    "radam[decay=decoupled]",                  # torch RAdam(decoupled_weight_decay=True)
+    "nadamw",                                  # torch NAdam(decoupled_weight_decay=True)
+    "radamw",                                  # torch RAdam(decoupled_weight_decay=True)
+    "adamw_amsgrad",                           # torch AdamW(amsgrad=True)
     "adam_eps_hat[decay=decoupled]",           # Keras Adam(weight_decay)
     "rmsprop_eps_inside[decay=decoupled]",     # Keras RMSprop(weight_decay)
     "adagrad_eps_inside[decay=decoupled]",     # Keras Adagrad(weight_decay)

@@ -340,15 +340,19 @@ def exp_transformers_adamw():
     return out
 
 
-def exp_amsgrad():
+def exp_amsgrad(decoupled=False):
     # torch Adam(amsgrad=True) adam.py:539-546: vmax <- max(vmax, v) on RAW v;
-    #   denom = sqrt(vmax)/sqrt(bc2) + eps; w <- w - (lr/bc1)*m/denom
+    #   denom = sqrt(vmax)/sqrt(bc2) + eps; w <- w - (lr_t/bc1)*m/denom
+    # torch AdamW(amsgrad=True) (decoupled): first w <- w*(1 - lr_t*wd) (adam.py:416-428)
     out, w, m, v, vmax = [], list(W0), [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]
-    for t, g in enumerate(GRADS, start=1):
+    lrs = LR_SEQ if decoupled else [LR] * len(GRADS)
+    for t, (g, lr) in enumerate(zip(GRADS, lrs), start=1):
+        if decoupled:
+            w = [wi * (1 - lr * WD) for wi in w]
         m, v = _moments(m, v, g)
         vmax = [max(a, b) for a, b in zip(vmax, v)]
         bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
-        w = [wi - (LR / bc1) * mi / (math.sqrt(vm) / math.sqrt(bc2) + EPS) for wi, mi, vm in zip(w, m, vmax)]
+        w = [wi - (lr / bc1) * mi / (math.sqrt(vm) / math.sqrt(bc2) + EPS) for wi, mi, vm in zip(w, m, vmax)]
         out.append(w)
     return out
 
@@ -406,8 +410,8 @@ def exp_lamb_decay_outside():
 PSI = 1.0   # momentum_decay (Keras Nadam's schedule 0.96^t, §2)
 
 
-def exp_nadam():
-    # torch NAdam nadam.py:339-378 (coupled):
+def exp_nadam(decoupled=False):
+    # torch NAdam nadam.py:339-378 (coupled; decoupled_weight_decay=True: w <- w*(1 - lr*wd), g' = g):
     #   g' = g + wd*w; mu_t = b1*(1 - 0.5*0.96^(t*psi)); mu_{t+1} likewise; prod <- prod*mu_t
     #   m <- b1*m + (1-b1)*g'; v <- b2*v + (1-b2)*g'^2; denom = sqrt(v/bc2) + eps
     #   w <- w - lr*(1-mu_t)/(1-prod) * g'/denom - lr*mu_{t+1}/(1-prod*mu_{t+1}) * m/denom
@@ -416,7 +420,11 @@ def exp_nadam():
         mu_t = B1 * (1 - 0.5 * 0.96 ** (t * PSI))
         mu_n = B1 * (1 - 0.5 * 0.96 ** ((t + 1) * PSI))
         prod *= mu_t
-        gp = [gi + WD * wi for wi, gi in zip(w, g)]
+        if decoupled:
+            w = [wi * (1 - LR * WD) for wi in w]
+            gp = list(g)
+        else:
+            gp = [gi + WD * wi for wi, gi in zip(w, g)]
         m, v = _moments(m, v, gp)
         bc2 = 1 - B2 ** t
         den = [math.sqrt(vi / bc2) + EPS for vi in v]
@@ -443,9 +451,10 @@ def exp_nadam_no_schedule():
 RADAM_B2 = 0.9   # rho_inf = 19; rho_t > 5 first at t = 6 (rho_5 ~ 4.58, rho_6 ~ 5.39)
 
 
-def _radam(eps_hat: bool, wd: float, threshold_inclusive: bool):
+def _radam(eps_hat: bool, wd: float, threshold_inclusive: bool, decoupled: bool = False):
     # Liu et al. 2020 / torch radam.py:304-358 / optax transform.py:813-889:
-    #   g' = g + wd*w (torch, coupled); m, v; m_hat = m/bc1
+    #   g' = g + wd*w (torch, coupled; decoupled_weight_decay=True: w <- w*(1 - lr*wd), g' = g)
+    #   m, v; m_hat = m/bc1
     #   rho_inf = 2/(1-b2) - 1; rho_t = rho_inf - 2*t*b2^t/bc2
     #   rectified (torch rho_t > 5; optax rho_t >= 5):
     #     r_t = sqrt((rho_t-4)(rho_t-2)rho_inf/((rho_inf-4)(rho_inf-2)rho_t))
@@ -456,7 +465,11 @@ def _radam(eps_hat: bool, wd: float, threshold_inclusive: bool):
     out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
     rho_inf = 2 / (1 - b2) - 1
     for t, g in enumerate(GRADS7, start=1):
-        gp = [gi + wd * wi for wi, gi in zip(w, g)]
+        if decoupled:
+            w = [wi * (1 - LR * wd) for wi in w]
+            gp = list(g)
+        else:
+            gp = [gi + wd * wi for wi, gi in zip(w, g)]
         m = [B1 * mi + (1 - B1) * gi for mi, gi in zip(m, gp)]
         v = [b2 * vi + (1 - b2) * gi * gi for vi, gi in zip(v, gp)]
         bc1, bc2 = 1 - B1 ** t, 1 - b2 ** t
@@ -471,8 +484,11 @@ def _radam(eps_hat: bool, wd: float, threshold_inclusive: bool):
         else:
             w = [wi - LR * mi / bc1 for wi, mi in zip(w, m)]
         out.append(w)
-    # t = 1 is never rectified (rho_1 = 1): w1 = w0 - lr*g'
-    assert out[0] == pytest.approx([1 - 0.1 * (0.5 + wd), -2 + 0.1 * (1 + 2 * wd)])
+    # t = 1 is never rectified (rho_1 = 1): w1 = w0 - lr*g'  (decoupled: (1 - lr*wd)*w0 - lr*g)
+    if decoupled:
+        assert out[0] == pytest.approx([(1 - 0.1 * wd) - 0.05, -2 * (1 - 0.1 * wd) + 0.1])
+    else:
+        assert out[0] == pytest.approx([1 - 0.1 * (0.5 + wd), -2 + 0.1 * (1 + 2 * wd)])
     return out
 
 
@@ -577,6 +593,12 @@ CASES = [
     ("radam", "radam", dict(lr=LR, weight_decay=WD, beta1=B1, beta2=RADAM_B2, eps=EPS), GRADS7, exp_radam),
     ("radam_eps_outside", "radam_eps_outside", dict(lr=LR, beta1=B1, beta2=RADAM_B2, eps=EPS), GRADS7,
      exp_radam_eps_outside),
+    ("adamw_amsgrad", "adamw_amsgrad", dict(lr=LR_SEQ, weight_decay=WD, **ADAM_HP), GRADS,
+     lambda: exp_amsgrad(decoupled=True)),
+    ("nadamw", "nadamw", dict(lr=LR, weight_decay=WD, momentum_decay=PSI, **ADAM_HP), GRADS,
+     lambda: exp_nadam(decoupled=True)),
+    ("radamw", "radamw", dict(lr=LR, weight_decay=WD, beta1=B1, beta2=RADAM_B2, eps=EPS), GRADS7,
+     lambda: _radam(eps_hat=True, wd=WD, threshold_inclusive=False, decoupled=True)),
     ("adamax", "adamax", dict(lr=LR, weight_decay=WD, **ADAM_HP), GRADS, exp_adamax),
     ("adamax_eps_outside", "adamax_eps_outside", dict(lr=LR, **ADAM_HP), GRADS, exp_adamax_eps_outside),
     ("lion", "lion", dict(lr=LR_SEQ, weight_decay=WD, beta1=B1, beta2=B2), GRADS, exp_lion),

@@ -43,8 +43,10 @@ ZERO_GRAD_TABLE = [
     ("8.2 transformers AdamW no correct_bias", "transformers_adamw[bias_correction=off]", {},
      {5: [0.9509900499, -1.9019800998, 0.475495025]}),
     # §8.2 torch NAdam/RAdam(decoupled_weight_decay=True): identical to torch AdamW
-    ("8.2 torch NAdam(decoupled)", "nadam[decay=decoupled]", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
-    ("8.2 torch RAdam(decoupled)", "radam[decay=decoupled]", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
+    ("8.2 torch NAdam(decoupled)", "nadamw", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
+    ("8.2 torch RAdam(decoupled)", "radamw", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
+    ("8.2 torch NAdam(decoupled), derived", "nadam[decay=decoupled]", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
+    ("8.2 torch RAdam(decoupled), derived", "radam[decay=decoupled]", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
     # §8.3 re-impl Loshchilov & Hutter Alg. 2, alpha = 0.1, lambda = 0.1, eta_t = 1
     ("8.3 L&H Alg.2 eta=1", "adamw_paper", {"eta": 1.0}, {
         1: [0.9, -1.8, 0.45],
@@ -65,10 +67,7 @@ ZERO_GRAD_TABLE = [
     ("8.3 torch SGD(momentum)", "sgd_momentum", {"momentum": 0.9}, {
         2: [0.9711, -1.9422, 0.48555],
         5: [0.8716340259, -1.7432680518, 0.4358170129]}),
-    # §8.3 torch NAdam(weight_decay=0.1)
-    ("8.3 torch NAdam", "nadam", {}, {
-        1: [0.8943548314, -1.8943548261, 0.394354842],
-        5: [0.6236629265, -1.6084596438, 0.15963913]}),
+    # §8.3 torch NAdam(weight_decay=0.1): see test_torch_nadam_zero_grad_8_3 (float32 mu_product)
     # §8.3 torch RAdam(weight_decay=0.1) (rho_t <= 5 -> lr*m_hat); t = 2 only the first element printed
     ("8.3 torch RAdam", "radam", {}, {
         5: [0.9505417065, -1.901083413, 0.4752708532]}),
@@ -92,6 +91,45 @@ def test_zero_gradient_table(case_id, rule, hp, table):
     run = trajectory(rule, W0, [np.zeros(3)] * 5, lr=0.1, weight_decay=0.1, **hp)
     for t, want in table.items():
         np.testing.assert_allclose(run.params[t], want, rtol=0, atol=ATOL, err_msg=f"{case_id} t={t}")
+
+
+def _nadam_zero_grad(mu_product_float32: bool):
+    """torch NAdam (nadam.py:339-378, §1) with zero loss gradient, wd = lr = 0.1, defaults, in NumPy.
+    With mu_product_float32, the product of the mu_t is kept in float32 as torch does when the default
+    dtype is float32 (state['mu_product'] is created with torch's scalar dtype, float32 by default)."""
+    w, m, v, prod = W0.copy(), np.zeros(3), np.zeros(3), 1.0
+    b1, b2, eps, lr, wd, psi = 0.9, 0.999, 1e-8, 0.1, 0.1, 4e-3
+    out = [w]
+    f = (lambda x: float(np.float32(x))) if mu_product_float32 else float
+    for t in range(1, 6):
+        g = wd * w                                                       # g' = 0 + wd*w
+        mu, mu_next = b1 * (1 - 0.5 * 0.96 ** (t * psi)), b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+        prod = f(f(prod) * f(mu)) if mu_product_float32 else prod * mu  # prod <- prod*mu_t
+        prod_next = f(f(prod) * f(mu_next)) if mu_product_float32 else prod * mu_next
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        den = np.sqrt(v / (1 - b2 ** t)) + eps
+        w = w - lr * (1 - mu) / (1 - prod) * g / den - lr * mu_next / (1 - prod_next) * m / den
+        out.append(w)
+    return np.array(out)
+
+
+def test_torch_nadam_zero_grad_8_3():
+    # §8.3 torch NAdam(weight_decay=0.1): t=1 [0.8943548314, -1.8943548261, 0.394354842]
+    #                                      t=5 [0.6236629265, -1.6084596438, 0.15963913]
+    #      mxnet Nadam(wd=0.1):            t=1 [0.8943548327, -1.8943548274, 0.3943548433]
+    #                                      t=5 [0.6236629275, -1.608459645, 0.1596391308]
+    # The torch line differs from an all-float64 evaluation of the same formula by ~1.3e-9: torch keeps
+    # mu_product in float32 (default scalar dtype); redoing the derivation with a float32 product gives
+    # torch's digits, in float64 it gives (to 10 decimals) the MXNet digits. The reference is float64.
+    torch_printed = {1: [0.8943548314, -1.8943548261, 0.394354842], 5: [0.6236629265, -1.6084596438, 0.15963913]}
+    f64_digits = {1: [0.8943548327, -1.8943548274, 0.3943548433], 5: [0.6236629275, -1.608459645, 0.1596391308]}
+    as_torch, as_f64 = _nadam_zero_grad(True), _nadam_zero_grad(False)
+    run = trajectory("nadam", W0, [np.zeros(3)] * 5, lr=0.1, weight_decay=0.1)
+    for t in (1, 5):
+        np.testing.assert_allclose(as_torch[t], torch_printed[t], atol=2e-10)   # explains the torch line
+        np.testing.assert_allclose(run.params[t], f64_digits[t], atol=ATOL)
+        np.testing.assert_allclose(run.params[t], torch_printed[t], atol=3e-9)  # float32 mu_product effect
+    np.testing.assert_allclose(run.params, as_f64, rtol=1e-13)
 
 
 def test_torch_radam_t2_first_element():
@@ -175,8 +213,9 @@ DEFAULTS = [
     ("adam", dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
     ("adam_l2", dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
     ("amsgrad", dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
-    # torch AdamW: weight_decay=1e-2
+    # torch AdamW: weight_decay=1e-2 (also with amsgrad=True)
     ("adamw", dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2)),
+    ("adamw_amsgrad", dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2)),
     # Keras Adam / AdamW (§2): eps 1e-7, AdamW wd 0.004
     ("adam_eps_hat", dict(lr=1e-3, eps=1e-7)),
     ("adamw_eps_hat", dict(lr=1e-3, eps=1e-7, weight_decay=0.004)),

@@ -1,0 +1,146 @@
+"""Native vs expected trajectories, in tolerance units; and which rule a native run matches.
+
+The expected trajectory of a case on a golden is the golden itself when the case claims the golden's
+rule with exact hyper-parameters; otherwise (a candidate rule while matching, or hyper-parameters
+the framework rounds to float32) it is the reference run on the golden's scenario.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from optconform.golden.format import Golden
+from optconform.reference import get_rule, rules, trajectory
+from optconform.tolerance import error_units, tolerance, ulps
+
+from .plan import round_hp
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The worst element of a comparison."""
+    units: float             # error in tolerance units (<= 1 conforms)
+    ulps: float
+    golden: str
+    step: int
+    tensor: str
+    index: tuple[int, ...]
+    native: float
+    expected: float
+
+    def describe(self) -> str:
+        where = f"[{', '.join(map(str, self.index))}]" if self.index else ""
+        return (f"step {self.step}, tensor {self.tensor!r}{where}: native {self.native!r} vs expected "
+                f"{self.expected!r} = {self.units:.3g} tolerance units ({self.ulps:.3g} ULPs)")
+
+
+def _candidate_hp(rule, golden: Golden, hp_dtype: str | None) -> dict[str, Any]:
+    hp = {k: v for k, v in golden.run_hp.items() if k in rule.defaults}
+    return round_hp(hp, hp_dtype) if hp_dtype else hp
+
+
+_CACHE: dict[tuple[str, str, str | None], Mapping[str, np.ndarray] | None] = {}
+
+
+def expected(rule_name: str, golden: Golden, hp_dtype: str | None = None) -> Mapping[str, np.ndarray] | None:
+    """The expected params trajectory of `rule_name` on `golden` (None if the rule cannot express the
+    scenario's hyper-parameters); reference runs are cached per process."""
+    if rule_name == golden.rule and hp_dtype is None:
+        return golden.params
+    key = (rule_name, golden.name, hp_dtype)
+    if key not in _CACHE:
+        rule = get_rule(rule_name)
+        try:
+            _CACHE[key] = trajectory(rule, dict(golden.params0), list(golden.grads),
+                                     **_candidate_hp(rule, golden, hp_dtype)).params
+        except ValueError:
+            _CACHE[key] = None
+    return _CACHE[key]
+
+
+def compare(native: Mapping[str, np.ndarray], expect: Mapping[str, np.ndarray], golden: Golden, dtype: str,
+            knobs: Mapping[str, str]) -> Divergence:
+    """The worst element of native vs expected over every tensor and step."""
+    worst = None
+    for name in golden.tensors:
+        exp = np.asarray(expect[name], dtype=np.float64)
+        if exp.size == 0:
+            continue
+        nat = np.asarray(native[name], dtype=np.float64)
+        units = error_units(nat, exp, tolerance(exp, dtype, knobs))
+        flat = int(np.argmax(units))
+        value = float(units.flat[flat])
+        if worst is None or value > worst.units:
+            where = np.unravel_index(flat, units.shape)
+            worst = Divergence(value, float(ulps(nat, exp, dtype)[where]), golden.name, int(where[0]), name,
+                               tuple(int(i) for i in where[1:]), float(nat[where]), float(exp[where]))
+    return worst or Divergence(0.0, 0.0, golden.name, 0, golden.tensors[0], (), 0.0, 0.0)
+
+
+def first_divergence(native: Mapping[str, np.ndarray], expect: Mapping[str, np.ndarray], golden: Golden,
+                     dtype: str, knobs: Mapping[str, str]) -> Divergence | None:
+    """The earliest step at which some element leaves tolerance (None if none does)."""
+    best = None
+    for name in golden.tensors:
+        exp = np.asarray(expect[name], dtype=np.float64)
+        if exp.size == 0:
+            continue
+        nat = np.asarray(native[name], dtype=np.float64)
+        units = error_units(nat, exp, tolerance(exp, dtype, knobs))
+        bad = np.argwhere(units > 1.0)
+        if bad.size == 0:
+            continue
+        where = tuple(bad[0])
+        if best is None or where[0] < best.step:
+            best = Divergence(float(units[where]), float(ulps(nat, exp, dtype)[where]), golden.name, int(where[0]),
+                              name, tuple(int(i) for i in where[1:]), float(nat[where]), float(exp[where]))
+    return best
+
+
+def candidates(claimed: str) -> list[str]:
+    """Rules a native run of a `claimed`-rule case is matched against: the claimed rule and every
+    preset of its family."""
+    family = get_rule(claimed).family
+    names = [claimed] + [n for n, r in rules().items() if r.family == family and n != claimed]
+    return names
+
+
+def match(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dtype: str,
+          hp_dtype: str | None = None) -> tuple[str, float, dict[str, float]]:
+    """The rule among `candidates(claimed)` whose reference is closest to the native runs.
+
+    Returns (best rule, its worst error in tolerance units, worst error of every candidate). The
+    claimed rule wins ties, so a conforming case is reported as matching its claim.
+    """
+    scores: dict[str, float] = {}
+    for name in candidates(claimed):
+        knobs = get_rule(name).knobs
+        worst = 0.0
+        for golden, native in runs:
+            exp = expected(name, golden, hp_dtype)
+            if exp is None:
+                worst = float("inf")
+                break
+            worst = max(worst, compare(native, exp, golden, dtype, knobs).units)
+        scores[name] = worst
+    best = min(scores, key=lambda n: (scores[n] > 1.0, scores[n] if scores[n] > 1.0 else 0.0, n != claimed))
+    return best, scores[best], scores
+
+
+def decay_kind(rule_name: str) -> str:
+    """A short description of how a rule decays, e.g. 'decoupled x lr' or 'coupled (L2)'."""
+    knobs = get_rule(rule_name).knobs
+    decay = knobs.get("decay", "none")
+    if decay == "none":
+        return "none"
+    if decay == "coupled":
+        return "coupled (L2)" + (", clipped with g" if knobs.get("clip_scope") == "gradient_and_decay" else "")
+    scaling = {"lr": "x lr", "schedule": "x eta", "unscaled": "unscaled", "corrected_lr": "x corrected lr"}
+    text = f"decoupled {scaling[knobs['decay_scaling']]}"
+    if knobs.get("decay_order") == "after":
+        text += ", after step"
+    if knobs.get("trust_ratio") == "on" and knobs.get("trust_ratio_scope") == "with_decay" and "after" not in text:
+        text += ", in trust ratio"
+    return text

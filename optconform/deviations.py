@@ -1,0 +1,86 @@
+"""The known-deviations registry (optconform/known_deviations.toml): findings with an upstream link."""
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+_REQUIRED = ("framework", "versions", "case", "kind", "reason", "issue")
+_KINDS = ("bug", "by-design", "precision")
+
+
+@dataclass(frozen=True)
+class Deviation:
+    framework: str
+    versions: str
+    case: str
+    golden: str
+    device: str
+    dtype: str
+    kind: str
+    reason: str
+    issue: str
+
+    def applies(self, framework: str, version: str, case_id: str, golden: str, device: str, dtype: str) -> bool:
+        return (framework == self.framework and version_in(version, self.versions)
+                and fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(golden, self.golden)
+                and fnmatch.fnmatchcase(device, self.device) and fnmatch.fnmatchcase(dtype, self.dtype))
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text.split("+")[0])[:3])
+
+
+def version_in(version: str, spec: str) -> bool:
+    """Whether `version` satisfies every comparison in `spec` (e.g. '>=2.13,<2.14'; '*' = any)."""
+    if spec.strip() in ("", "*"):
+        return True
+    have = _version_tuple(version)
+    for part in spec.split(","):
+        match = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)\s*([\w.]+)\s*", part)
+        if not match:
+            raise ValueError(f"known_deviations.toml: cannot parse version condition {part!r}")
+        op, want = match.group(1), _version_tuple(match.group(2))
+        n = max(len(have), len(want))
+        a, b = have + (0,) * (n - len(have)), want + (0,) * (n - len(want))
+        if not {">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b, ">": a > b, "<": a < b}[op]:
+            return False
+    return True
+
+
+def parse(text: str, where: str) -> list[Deviation]:
+    """Parse and validate a registry; ValueError names the entry and the problem."""
+    doc = tomllib.loads(text)
+    out = []
+    for i, entry in enumerate(doc.get("deviation", [])):
+        missing = [k for k in _REQUIRED if not entry.get(k)]
+        if missing:
+            raise ValueError(f"{where}: deviation #{i + 1} lacks {', '.join(missing)}")
+        if entry["kind"] not in _KINDS:
+            raise ValueError(f"{where}: deviation #{i + 1} has kind {entry['kind']!r}; use one of {_KINDS}")
+        if not str(entry["issue"]).startswith("https://"):
+            raise ValueError(f"{where}: deviation #{i + 1} needs an https link to the upstream issue or source")
+        version_in("0", entry["versions"])       # validates the syntax
+        out.append(Deviation(entry["framework"], entry["versions"], entry["case"], entry.get("golden", "*"),
+                             entry.get("device", "*"), entry.get("dtype", "*"), entry["kind"], entry["reason"],
+                             entry["issue"]))
+    return out
+
+
+@functools.cache
+def registry() -> tuple[Deviation, ...]:
+    """The installed registry."""
+    path = resources.files("optconform").joinpath("known_deviations.toml")
+    return tuple(parse(path.read_text("utf-8"), str(Path("optconform") / "known_deviations.toml")))
+
+
+def lookup(framework: str, version: str, case_id: str, golden: str, device: str, dtype: str) -> Deviation | None:
+    """The first registered deviation covering this run, if any."""
+    for dev in registry():
+        if dev.applies(framework, version, case_id, golden, device, dtype):
+            return dev
+    return None

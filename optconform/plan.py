@@ -1,0 +1,80 @@
+"""Which golden cases a native case runs, and what exactly it is fed.
+
+A case runs the goldens of the rule it claims whose hyper-parameters it can express: every
+non-neutral hyper-parameter must be mapped by the case or equal its `fixed_hp`. The schedule
+multiplier eta is folded into lr (lr_t <- eta_t*lr_t) for frameworks without one, which is exact
+for every rule whose decay is not scaled by eta alone (spec: the step is eta_t*lr_t*d).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from optconform.adapters.base import NEUTRAL_HP, Case, RunInput
+from optconform.golden.corpus import iter_goldens
+from optconform.golden.format import Golden
+from optconform.reference import get_rule
+
+
+@functools.cache
+def all_goldens() -> tuple[Golden, ...]:
+    """The installed corpus, read once per process."""
+    return tuple(iter_goldens())
+
+
+def _is_neutral(name: str, value: Any) -> bool:
+    if name not in NEUTRAL_HP:
+        return False
+    neutral = NEUTRAL_HP[name]
+    if isinstance(neutral, list):
+        return not value
+    return value == neutral
+
+
+def _eta_folds(rule_name: str) -> bool:
+    knobs = get_rule(rule_name).relevant_knobs()
+    return knobs.get("decay_scaling") not in ("schedule", "unscaled")
+
+
+def runnable(case: Case, golden: Golden, supports_eta: bool = False) -> bool:
+    """Whether `case` can run `golden` (same rule, expressible hyper-parameters)."""
+    if golden.rule != case.rule:
+        return False
+    for name, value in golden.hp.items():
+        if name in case.fixed_hp:
+            if value != case.fixed_hp[name]:
+                return False
+        elif name not in case.hp_map and not _is_neutral(name, value):
+            return False
+    if any(e != 1.0 for e in golden.eta) and not supports_eta and not _eta_folds(case.rule):
+        return False
+    return True
+
+
+def goldens_for(case: Case, supports_eta: bool = False, goldens: Iterable[Golden] | None = None) -> list[Golden]:
+    """The goldens `case` runs, in corpus order."""
+    return [g for g in (all_goldens() if goldens is None else goldens) if runnable(case, g, supports_eta)]
+
+
+def run_input(case: Case, golden: Golden, supports_eta: bool = False) -> RunInput:
+    """What the adapter receives for `golden`: eta folded into lr unless the framework takes eta."""
+    lr, eta = golden.lr, golden.eta
+    if not supports_eta:
+        lr, eta = tuple(float(a * b) for a, b in zip(lr, eta)), tuple(1.0 for _ in eta)
+    hp: dict[str, Any] = {k: v for k, v in golden.hp.items() if not _is_neutral(k, v) or k in case.hp_map}
+    return RunInput(tensors=golden.tensors, params0=golden.params0, grads=golden.grads, lr=lr, eta=eta, hp=hp)
+
+
+def round_hp(hp: Mapping[str, Any], dtype: str) -> dict[str, Any]:
+    """Hyper-parameters as a framework that stores them in `dtype` sees them (floats rounded)."""
+    if dtype != "float32":
+        raise ValueError(f"hyper-parameter rounding to {dtype!r} is not modelled")
+    def rnd(v):
+        if isinstance(v, float):
+            return float(np.float32(v))
+        if isinstance(v, (list, tuple)) and v and all(isinstance(x, float) for x in v):
+            return [float(np.float32(x)) for x in v]
+        return v
+    return {k: rnd(v) for k, v in hp.items()}

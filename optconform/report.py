@@ -1,0 +1,103 @@
+"""The conformance matrix as a terminal table: one row per (framework, case, device), one column per
+dtype, plus claimed rule, matched rule and decay kind; then the failures in detail."""
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict
+from typing import Any, Iterable
+
+DTYPE_ORDER = ("float64", "float32", "bfloat16", "float16")
+MARK = {"conforms": "ok", "xfail": "xfail", "xpass": "XPASS", "deviates": "FAIL", "error": "ERROR",
+        "no-goldens": "NO-GOLDENS", "unavailable": "UNAVAILABLE", "not-installed": "not installed"}
+FAILING = ("deviates", "xpass", "error", "unavailable", "no-goldens")
+
+
+def _units(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return f"{value:.2g}" if value < 100 else f"{value:.1e}"
+
+
+def _cell(row: dict[str, Any]) -> str:
+    mark = MARK.get(row["verdict"], row["verdict"])
+    if row["verdict"] in ("conforms", "deviates", "xfail", "xpass"):
+        return f"{_units(row.get('worst_units'))} {mark}"
+    return mark
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def matrix(results: Iterable[dict[str, Any]]) -> str:
+    """The matrix; dtype cells read '<worst error in tolerance units> <verdict>'."""
+    results = list(results)
+    dtypes = [d for d in DTYPE_ORDER if any(r.get("dtype") == d for r in results)]
+    groups: "OrderedDict[tuple, list]" = OrderedDict()
+    for r in results:
+        groups.setdefault((r["framework"], r["case"], r.get("device", "")), []).append(r)
+    rows = []
+    for (framework, case, device), items in groups.items():
+        by_dtype = {r.get("dtype"): r for r in items}
+        first = items[0]
+        matched = sorted({r.get("matched_rule") or "-" for r in items if r.get("verdict") != "error"}) or ["-"]
+        decay = sorted({r.get("decay_kind") or "-" for r in items if r.get("decay_kind")}) or ["-"]
+        claimed = first.get("claimed_rule") or "-"
+        flag = "" if matched == [claimed] or matched == ["-"] else "  <- not the claimed rule"
+        version = first.get("framework_version") or ""
+        rows.append([f"{framework} {version}".strip(), case, device or "-", claimed, "/".join(matched) + flag,
+                     "/".join(decay)] + [_cell(by_dtype[d]) if d in by_dtype else "" for d in dtypes])
+        if not dtypes:
+            rows[-1].append(_cell(first))
+    headers = ["framework", "case", "device", "claimed rule", "matched rule", "decay"] + (dtypes or ["verdict"])
+    return _table(headers, rows)
+
+
+def details(results: Iterable[dict[str, Any]]) -> str:
+    """Every row that is not a plain pass: what diverged, where, and which rule would match."""
+    lines = []
+    for r in results:
+        v = r["verdict"]
+        if v in ("conforms", "not-installed"):
+            continue
+        head = f"{MARK.get(v, v)}: {r['case']} {r.get('device', '')} {r.get('dtype', '')}".rstrip()
+        lines.append(head)
+        if r.get("error"):
+            lines.append(f"    {r['error']}")
+        if r.get("first_divergence"):
+            lines.append(f"    first divergence: {r['first_divergence']}")
+        if v in ("deviates", "xfail", "xpass") and r.get("matched_rule"):
+            matched, units = r["matched_rule"], r.get("matched_units")
+            if matched != r.get("claimed_rule") and units is not None and float(units) <= 1.0:
+                lines.append(f"    matches rule {matched!r} instead ({r.get('decay_kind')}), "
+                             f"worst {_units(units)} tolerance units")
+            elif v == "deviates":
+                lines.append(f"    no preset of the family matches; nearest: {matched!r} ({_units(units)} units)")
+        if r.get("deviation"):
+            d = r["deviation"]
+            lines.append(f"    registered {d['kind']} deviation: {d['issue']}")
+            if v == "xpass":
+                lines.append("    it now conforms: remove the entry from optconform/known_deviations.toml")
+    return "\n".join(lines)
+
+
+def summary(results: Iterable[dict[str, Any]], seconds: float | None = None) -> str:
+    results = list(results)
+    counts = Counter(r["verdict"] for r in results)
+    failing = sum(counts[v] for v in FAILING)
+    parts = [f"{counts[v]} {MARK.get(v, v)}" for v in
+             ("conforms", "xfail", "deviates", "xpass", "error", "no-goldens", "unavailable", "not-installed")
+             if counts[v]]
+    runs = sum(int(r.get("goldens_run") or 0) for r in results)
+    text = f"{len(results)} rows ({runs} golden runs): " + ", ".join(parts)
+    if seconds is not None:
+        text += f" in {seconds:.1f} s"
+    return text + ("" if failing == 0 else f" -- {failing} unexpected")

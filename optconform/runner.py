@@ -1,0 +1,179 @@
+"""Run native cases against the golden corpus and classify each (case, device, dtype) row.
+
+Verdicts: `conforms` (every golden within tolerance), `deviates` (an unexpected nonconformance),
+`xfail` (a registered known deviation that still deviates), `xpass` (a registered deviation that now
+conforms: remove the entry), `error` (the adapter raised), `unavailable` (the framework does not
+import), `no-goldens` (the case cannot express any golden scenario — a gap, reported, never a pass).
+"""
+from __future__ import annotations
+
+import fnmatch
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from optconform.adapters.base import Adapter, AdapterUnavailable, Case
+from optconform.golden.format import Golden
+from optconform.reference import get_rule
+
+from . import compare, deviations, plan
+
+FAILING = ("deviates", "xpass", "error", "unavailable", "no-goldens")
+
+
+@dataclass
+class CaseResult:
+    framework: str
+    framework_version: str
+    case: str                   # case id, e.g. torch-AdamW[fused]
+    name: str
+    variant: str
+    native: str
+    device: str
+    device_name: str
+    dtype: str
+    claimed_rule: str
+    matched_rule: str = ""
+    matched_units: float = float("nan")
+    decay_kind: str = ""
+    verdict: str = "error"
+    worst_units: float = float("nan")
+    worst_ulps: float = float("nan")
+    worst_at: dict[str, Any] = field(default_factory=dict)
+    first_divergence: str = ""
+    goldens_run: int = 0
+    goldens_failed: list[str] = field(default_factory=list)
+    candidate_units: dict[str, float] = field(default_factory=dict)
+    deviation: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+    seconds: float = 0.0
+    trace: dict[str, Any] = field(default_factory=dict)   # worst element over steps, for the HTML plot
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict not in FAILING
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("matched_units", "worst_units", "worst_ulps"):
+            data[key] = _num(data[key])
+        data["candidate_units"] = {k: _num(v) for k, v in data["candidate_units"].items()}
+        return data
+
+
+def _num(v):
+    if isinstance(v, float) and not np.isfinite(v):
+        return None if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def _trace(native, expect, golden: Golden, dtype: str, knobs, worst: compare.Divergence) -> dict[str, Any]:
+    from optconform.tolerance import error_units, tolerance
+    sel = (slice(None),) + worst.index
+    exp = np.asarray(expect[worst.tensor], dtype=np.float64)
+    nat = np.asarray(native[worst.tensor], dtype=np.float64)
+    units = error_units(nat, exp, tolerance(exp, dtype, knobs))[sel]
+    return {"golden": golden.name, "tensor": worst.tensor, "index": list(worst.index),
+            "native": [_num(float(x)) for x in nat[sel]], "expected": [_num(float(x)) for x in exp[sel]],
+            "units": [_num(float(x)) for x in units]}
+
+
+def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str,
+             goldens: Iterable[Golden] | None = None) -> CaseResult:
+    """Run one native case on every golden it can express, on one device and dtype."""
+    started = time.perf_counter()
+    result = CaseResult(framework=adapter.name, framework_version=version, case=case.id, name=case.name,
+                        variant=case.variant, native=case.native, device=device,
+                        device_name=adapter.device_name(device), dtype=dtype, claimed_rule=case.rule)
+    selected = plan.goldens_for(case, adapter.supports_eta, goldens)
+    if not selected:
+        result.verdict, result.error = "no-goldens", "the case can express none of its rule's golden scenarios"
+        return result
+    knobs = get_rule(case.rule).knobs
+    runs, worst, failed, first = [], None, [], None
+    try:
+        for golden in selected:
+            native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
+            expect = compare.expected(case.rule, golden, case.hp_dtype)
+            div = compare.compare(native, expect, golden, dtype, knobs)
+            runs.append((golden, native))
+            if div.units > 1.0:
+                failed.append(golden.name)
+                if first is None:
+                    first = compare.first_divergence(native, expect, golden, dtype, knobs)
+            if (worst is None or div.units > worst.units) and np.size(expect[div.tensor]):
+                worst = div
+                result.trace = _trace(native, expect, golden, dtype, knobs, div)
+    except Exception as exc:  # one broken case is an error row, never a crash of the run
+        result.verdict = "error"
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.trace = {"traceback": traceback.format_exc(limit=4)}
+        result.seconds = time.perf_counter() - started
+        return result
+    result.goldens_run = len(selected)
+    result.goldens_failed = failed
+    result.worst_units, result.worst_ulps = worst.units, worst.ulps
+    result.worst_at = {"golden": worst.golden, "step": worst.step, "tensor": worst.tensor,
+                       "index": list(worst.index), "native": worst.native, "expected": worst.expected}
+    result.first_divergence = f"{first.golden}: {first.describe()}" if first else ""
+    best, best_units, scores = compare.match(runs, case.rule, dtype, case.hp_dtype)
+    result.matched_rule, result.matched_units, result.candidate_units = best, best_units, scores
+    result.decay_kind = compare.decay_kind(best) if best_units <= 1.0 else "unknown"
+    conforms = not failed
+    dev = _deviation(adapter.name, version, case.id, failed or [g.name for g in selected], device, dtype)
+    if dev is not None:
+        result.deviation = {"kind": dev.kind, "reason": dev.reason, "issue": dev.issue}
+        result.verdict = "xpass" if conforms else "xfail"
+    else:
+        result.verdict = "conforms" if conforms else "deviates"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _deviation(framework, version, case_id, goldens, device, dtype):
+    for name in goldens:
+        dev = deviations.lookup(framework, version, case_id, name, device, dtype)
+        if dev is not None:
+            return dev
+    return None
+
+
+def select_cases(cases: list[Case], pattern: str | None) -> list[Case]:
+    """Cases whose id contains `pattern` (or matches it as a glob)."""
+    if not pattern:
+        return cases
+    return [c for c in cases if pattern in c.id or fnmatch.fnmatchcase(c.id, pattern)]
+
+
+def run_adapter(adapter: Adapter, devices: Iterable[str] | None = None, dtypes: Iterable[str] | None = None,
+                pattern: str | None = None, progress: Callable[[int, int, str], None] | None = None
+                ) -> list[CaseResult]:
+    """Every selected case of one adapter on every requested device and dtype it supports."""
+    try:
+        adapter.load()
+        version = adapter.version()
+        available = adapter.devices()
+    except AdapterUnavailable as exc:
+        return [CaseResult(framework=adapter.name, framework_version="", case=f"{adapter.name}-*", name="*",
+                           variant="", native="", device="", device_name="", dtype="", claimed_rule="",
+                           verdict="unavailable", error=str(exc))]
+    wanted_devices = [d for d in available if devices is None or d in devices]
+    jobs = []
+    for case in select_cases(adapter.cases(), pattern):
+        for device in wanted_devices:
+            if device not in case.devices:
+                continue
+            for dtype in case.dtypes:
+                if dtypes is None or dtype in dtypes:
+                    jobs.append((case, device, dtype))
+    results = []
+    for i, (case, device, dtype) in enumerate(jobs):
+        if progress:
+            progress(i, len(jobs), f"{case.id} {device} {dtype}")
+        results.append(run_case(adapter, case, device, dtype, version))
+    if progress:
+        progress(len(jobs), len(jobs), "done")
+    return results
