@@ -18,7 +18,8 @@ class Deviation:
     framework: str
     versions: str
     case: str
-    golden: str
+    golden: tuple[str, ...]
+    except_golden: tuple[str, ...]
     device: str
     dtype: str
     kind: str
@@ -27,7 +28,9 @@ class Deviation:
 
     def applies(self, framework: str, version: str, case_id: str, golden: str, device: str, dtype: str) -> bool:
         return (framework == self.framework and version_in(version, self.versions)
-                and fnmatch.fnmatchcase(case_id, self.case) and fnmatch.fnmatchcase(golden, self.golden)
+                and fnmatch.fnmatchcase(case_id, self.case)
+                and any(fnmatch.fnmatchcase(golden, p) for p in self.golden)
+                and not any(fnmatch.fnmatchcase(golden, p) for p in self.except_golden)
                 and fnmatch.fnmatchcase(device, self.device) and fnmatch.fnmatchcase(dtype, self.dtype))
 
 
@@ -52,6 +55,10 @@ def version_in(version: str, spec: str) -> bool:
     return True
 
 
+def _patterns(value) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def parse(text: str, where: str) -> list[Deviation]:
     """Parse and validate a registry; ValueError names the entry and the problem."""
     doc = tomllib.loads(text)
@@ -65,8 +72,8 @@ def parse(text: str, where: str) -> list[Deviation]:
         if not str(entry["issue"]).startswith("https://"):
             raise ValueError(f"{where}: deviation #{i + 1} needs an https link to the upstream issue or source")
         version_in("0", entry["versions"])       # validates the syntax
-        out.append(Deviation(entry["framework"], entry["versions"], entry["case"], entry.get("golden", "*"),
-                             entry.get("device", "*"), entry.get("dtype", "*"), entry["kind"], entry["reason"],
+        out.append(Deviation(entry["framework"], entry["versions"], entry["case"], _patterns(entry.get("golden", "*")),
+                             _patterns(entry.get("except_golden", ())), entry.get("device", "*"), entry.get("dtype", "*"), entry["kind"], entry["reason"],
                              entry["issue"]))
     return out
 

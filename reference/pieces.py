@@ -282,13 +282,14 @@ def trace(momentum: float, dampening: float, nesterov: bool, name: str) -> Piece
 
 def trust_ratio(lower: float, upper: float) -> Piece:
     """LAMB: per tensor r1 = clamp(||w||, lower, upper), r2 = ||u||; u <- (r1/r2)*u, ratio 1 when
-    r1 or r2 is 0."""
+    r1 or r2 is 0 (a NaN norm gives a NaN ratio, as optax and MXNet; TF's ALBERT/Keras `> 0` tests
+    would give 1 there — a difference visible only with non-finite gradients)."""
     def update(c, state, ctx):
         ratios, out = {}, {}
         for k, u in c.updates.items():
             r1 = min(max(float(np.linalg.norm(c.params[k])), lower), upper)       # ||w||, clamped
             r2 = float(np.linalg.norm(u))                                          # ||u||
-            ratios[k] = np.asarray(r1 / r2 if r1 > 0.0 and r2 > 0.0 else 1.0, dtype=u.dtype)  # trust ratio
+            ratios[k] = np.asarray(1.0 if r1 == 0.0 or r2 == 0.0 else r1 / r2, dtype=u.dtype)  # trust ratio (NaN stays NaN)
             out[k] = ratios[k] * u                                                 # u <- ratio*u
         return replace(c, updates=out), {"trust_ratio": ratios}
     return Piece(lambda params: {"trust_ratio": {k: np.ones((), dtype=p.dtype) for k, p in params.items()}}, update)

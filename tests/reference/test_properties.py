@@ -252,27 +252,14 @@ def _nan_lamb_run(rule):
     return run.params["a"][1]
 
 
-def test_nan_in_lamb_makes_the_tensor_nan():
+@pytest.mark.parametrize("rule", ["lamb", "lamb_uncorrected", "lamb_decay_outside"])
+def test_nan_in_lamb_makes_the_tensor_nan(rule):
     # lamb mirrors optax.lamb and mxnet LAMB. optax scale_by_trust_ratio: trust_ratio = ||w||/||u||,
     # replaced by 1 only where `param_norm == 0. or update_norm == 0.` -- a NaN norm is not 0, so the ratio
     # is ||w||/NaN = NaN and the whole tensor becomes NaN (IEEE, as the reference's trajectory docstring
     # promises: "nothing is filtered"). MXNet LAMB phase 2 (semantics.md §4): ratio 1 iff r1 == 0 or r2 == 0.
-    # spec/knobs.toml trust_ratio: "||w|| / ||u|| (1 when either norm is 0)".
-    a = _nan_lamb_run("lamb")
-    assert np.all(np.isnan(a)), f"expected the whole tensor NaN (ratio = ||w||/NaN), got {a}"
-
-
-@pytest.mark.parametrize("rule", ["lamb_uncorrected", "lamb_decay_outside"])
-def test_nan_in_greater_than_zero_lamb_forms(rule):
-    # ALBERT lamb_optimizer.py / Keras Lamb: ratio = where(||w|| > 0, where(||u|| > 0, ||w||/||u||, 1), 1):
-    # a NaN norm fails `> 0`, so the ratio is 1: only the NaN element is NaN, element 0 moves by lr*u_0.
-    lr, wd, b1, b2 = 0.1, 0.1, 0.9, 0.999
+    # spec/knobs.toml trust_ratio: "||w|| / ||u|| (1 when either norm is 0)". The reference applies this to
+    # every LAMB preset; ALBERT and Keras test `> 0` (tf.greater) and would give ratio 1 on a NaN norm --
+    # a native difference that only non-finite gradients can show (not a knob).
     a = _nan_lamb_run(rule)
-    assert np.isnan(a[1])
-    if rule == "lamb_uncorrected":
-        eps = 1e-6   # u_0 = m/(sqrt(v)+eps) + wd*w = 0.1/(sqrt(0.001)+eps) + 0.1
-        want = 1.0 - lr * ((1 - b1) * 1.0 / (math.sqrt(1 - b2) * 1.0 + eps) + wd * 1.0)
-    else:
-        eps = 1e-7   # w' = (1 - lr*wd)*w; r_0 = m_hat/(sqrt(v_hat)+eps) = 1/(1+eps)
-        want = (1 - lr * wd) * 1.0 - lr * 1.0 / (1.0 + eps)
-    np.testing.assert_allclose(a[0], want, rtol=1e-13)
+    assert np.all(np.isnan(a)), f"expected the whole tensor NaN (ratio = ||w||/NaN), got {a}"

@@ -1,0 +1,114 @@
+"""Conformance tests generated from the adapters' declared cases and the golden corpus.
+
+One test per adapter x case x golden scenario x device x dtype, with readable ids such as
+``torch-AdamW[fused]-zero_grad-cpu-float32``. A failure names the step, tensor, element, native vs
+expected value, the error in tolerance units, and the spec rule the native run matches instead.
+Registered known deviations are xfail(strict=True): an upstream fix shows up as XPASS (a failure).
+
+Which frameworks: OPTCONFORM_FRAMEWORKS (comma-separated; default: every registered adapter).
+A framework listed in OPTCONFORM_REQUIRE that does not import makes `test_framework_imports` fail;
+one that is merely not installed (and not required) is reported as skipped, never as passed.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from optconform import compare, deviations, plan, registry, runner
+from optconform.adapters.base import AdapterUnavailable
+from optconform.reference import get_rule
+
+
+def _names(var: str) -> list[str]:
+    return [n.strip() for n in os.environ.get(var, "").split(",") if n.strip()]
+
+
+FRAMEWORKS = _names("OPTCONFORM_FRAMEWORKS") or registry.adapter_names()
+REQUIRED = set(_names("OPTCONFORM_REQUIRE"))
+
+
+def _loaded():
+    """(name, adapter or None, import error) for every selected framework."""
+    out = []
+    for name in FRAMEWORKS:
+        adapter = registry.load_adapter(name)
+        try:
+            adapter.load()
+            out.append((name, adapter, ""))
+        except AdapterUnavailable as exc:
+            out.append((name, None, str(exc)))
+    return out
+
+
+LOADED = _loaded()
+
+
+@pytest.mark.parametrize("name,adapter,error", LOADED, ids=[n for n, _, _ in LOADED])
+def test_framework_imports(name, adapter, error):
+    if adapter is None and name not in REQUIRED:
+        pytest.skip(f"{name} is not installed (not required here): {error}")
+    assert adapter is not None, f"required framework {name!r} does not import: {error}"
+
+
+def _golden_label(golden) -> str:
+    return golden.scenario + ("" if golden.variant == "default" else f"-{golden.variant}")
+
+
+def _params():
+    params = []
+    for name, adapter, _ in LOADED:
+        if adapter is None:
+            continue
+        version = adapter.version()
+        for case in adapter.cases():
+            for device in (d for d in adapter.devices() if d in case.devices):
+                for dtype in case.dtypes:
+                    for golden in plan.goldens_for(case, adapter.supports_eta):
+                        dev = deviations.lookup(name, version, case.id, golden.name, device, dtype)
+                        marks = [pytest.mark.xfail(strict=True, reason=f"{dev.kind}: {dev.reason} {dev.issue}")] if dev else []
+                        params.append(pytest.param(adapter, case, golden, device, dtype, marks=marks,
+                                                   id=f"{case.id}-{_golden_label(golden)}-{device}-{dtype}"))
+    return params
+
+
+def _diagnosis(case, golden, native, dtype) -> str:
+    best, units, _ = compare.match([(golden, native)], case.rule, dtype, case.hp_dtype)
+    if best != case.rule and units <= 1.0:
+        return f"the native run matches rule {best!r} ({compare.decay_kind(best)}), not {case.rule!r} ({compare.decay_kind(case.rule)})"
+    return f"no preset of the {get_rule(case.rule).family!r} family matches; nearest {best!r} at {units:.3g} tolerance units"
+
+
+@pytest.mark.parametrize("adapter,case,golden,device,dtype", _params())
+def test_conforms(adapter, case, golden, device, dtype):
+    native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
+    expect = compare.expected(case.rule, golden, case.hp_dtype)
+    knobs = get_rule(case.rule).knobs
+    worst = compare.compare(native, expect, golden, dtype, knobs)
+    if worst.units > 1.0:
+        first = compare.first_divergence(native, expect, golden, dtype, knobs)
+        pytest.fail(f"{case.id} on {golden.name} ({device}, {dtype}) does not conform to {case.rule!r}:\n"
+                    f"  first divergence: {first.describe()}\n  worst: {worst.describe()}\n"
+                    f"  {_diagnosis(case, golden, native, dtype)}", pytrace=False)
+
+
+def _case_params():
+    params = []
+    for name, adapter, _ in LOADED:
+        if adapter is None:
+            continue
+        for case in adapter.cases():
+            dtype = "float64" if "float64" in case.dtypes else case.dtypes[0]
+            params.append(pytest.param(adapter, case, dtype, id=f"{case.id}-cpu-{dtype}"))
+    return params
+
+
+@pytest.mark.parametrize("adapter,case,dtype", _case_params())
+def test_matches_claimed_rule(adapter, case, dtype):
+    """Across all of its goldens, the case's nearest preset is the one it claims (coupled vs decoupled
+    decay, eps placement, ... are named, not just pass/fail). Registered deviations are exempt."""
+    result = runner.run_case(adapter, case, "cpu", dtype, adapter.version())
+    assert result.verdict in ("conforms", "xfail"), f"{case.id}: {result.verdict} {result.error} {result.first_divergence}"
+    if result.verdict == "conforms":
+        assert result.matched_rule == case.rule, (
+            f"{case.id} claims {case.rule!r} but matches {result.matched_rule!r}: {result.candidate_units}")
