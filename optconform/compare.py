@@ -15,7 +15,7 @@ from optconform.golden.format import Golden
 from optconform.reference import get_rule, rules, trajectory
 from optconform.tolerance import error_units, tolerance, ulps
 
-from .plan import round_hp
+from .plan import round_hp, scenario_hp
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,12 @@ class Divergence:
 
 
 def _candidate_hp(rule, golden: Golden, hp_dtype: str | None) -> dict[str, Any]:
-    hp = {k: v for k, v in golden.run_hp.items() if k in rule.defaults}
+    """The golden's scenario hyper-parameters for `rule`; a derived rule fills the names its preset
+    lacks with its defaults (as the native case is fed, optconform.plan.scenario_hp)."""
+    if rule.base is not None and rule.base == golden.rule:
+        hp = {**scenario_hp(rule.name, golden), "lr": list(golden.lr), "eta": list(golden.eta)}
+    else:
+        hp = {k: v for k, v in golden.run_hp.items() if k in rule.defaults}
     return round_hp(hp, hp_dtype) if hp_dtype else hp
 
 

@@ -1,4 +1,4 @@
-"""The known-deviations registry (optconform/known_deviations.toml): findings with an upstream link."""
+"""The known-deviations registry (optconform/known_deviations/*.toml): findings with an upstream link."""
 from __future__ import annotations
 
 import fnmatch
@@ -46,7 +46,7 @@ def version_in(version: str, spec: str) -> bool:
     for part in spec.split(","):
         match = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)\s*([\w.]+)\s*", part)
         if not match:
-            raise ValueError(f"known_deviations.toml: cannot parse version condition {part!r}")
+            raise ValueError(f"known deviations: cannot parse version condition {part!r}")
         op, want = match.group(1), _version_tuple(match.group(2))
         n = max(len(have), len(want))
         a, b = have + (0,) * (n - len(have)), want + (0,) * (n - len(want))
@@ -80,9 +80,13 @@ def parse(text: str, where: str) -> list[Deviation]:
 
 @functools.cache
 def registry() -> tuple[Deviation, ...]:
-    """The installed registry."""
-    path = resources.files("optconform").joinpath("known_deviations.toml")
-    return tuple(parse(path.read_text("utf-8"), str(Path("optconform") / "known_deviations.toml")))
+    """The installed registry: every optconform/known_deviations/*.toml (one file per framework)."""
+    folder = resources.files("optconform").joinpath("known_deviations")
+    entries: list[Deviation] = []
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        if item.name.endswith(".toml"):
+            entries.extend(parse(item.read_text("utf-8"), str(Path("optconform") / "known_deviations" / item.name)))
+    return tuple(entries)
 
 
 def lookup(framework: str, version: str, case_id: str, golden: str, device: str, dtype: str) -> Deviation | None:

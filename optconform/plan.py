@@ -1,7 +1,10 @@
 """Which golden cases a native case runs, and what exactly it is fed.
 
 A case runs the goldens of the rule it claims whose hyper-parameters it can express: every
-non-neutral hyper-parameter must be mapped by the case or equal its `fixed_hp`. The schedule
+non-neutral hyper-parameter must be mapped by the case or equal its `fixed_hp`. A case may claim a
+derived rule `preset[knob=value,...]`: it then runs the goldens of the preset as scenarios, with the
+golden's hyper-parameters completed by the derived rule's defaults, and is compared with the
+reference run of the derived rule (optconform.compare.expected). The schedule
 multiplier eta is folded into lr (lr_t <- eta_t*lr_t) for frameworks without one, which is exact
 for every rule whose decay is not scaled by eta alone (spec: the step is eta_t*lr_t*d).
 """
@@ -38,11 +41,28 @@ def _eta_folds(rule_name: str) -> bool:
     return knobs.get("decay_scaling") not in ("schedule", "unscaled")
 
 
+def scenario_hp(rule_name: str, golden: Golden) -> dict[str, Any]:
+    """The golden's hyper-parameters (lr, eta excluded) as `rule_name` takes them: names the rule does
+    not accept dropped, names it needs but the golden lacks filled with the rule's defaults."""
+    rule = get_rule(rule_name)
+    hp = {k: v for k, v in golden.hp.items() if k in rule.defaults}
+    for name, value in rule.defaults.items():
+        if name not in hp and name not in ("lr", "eta"):
+            hp[name] = list(value) if isinstance(value, tuple) else value
+    return hp
+
+
+def base_rule(rule_name: str) -> str:
+    """The preset whose goldens a (possibly derived) rule runs."""
+    rule = get_rule(rule_name)
+    return rule.base or rule.name
+
+
 def runnable(case: Case, golden: Golden, supports_eta: bool = False) -> bool:
-    """Whether `case` can run `golden` (same rule, expressible hyper-parameters)."""
-    if golden.rule != case.rule:
+    """Whether `case` can run `golden` (its rule's preset, expressible hyper-parameters)."""
+    if golden.rule != base_rule(case.rule):
         return False
-    for name, value in golden.hp.items():
+    for name, value in scenario_hp(case.rule, golden).items():
         if name in case.fixed_hp:
             if value != case.fixed_hp[name]:
                 return False
@@ -63,7 +83,7 @@ def run_input(case: Case, golden: Golden, supports_eta: bool = False) -> RunInpu
     lr, eta = golden.lr, golden.eta
     if not supports_eta:
         lr, eta = tuple(float(a * b) for a, b in zip(lr, eta)), tuple(1.0 for _ in eta)
-    hp: dict[str, Any] = {k: v for k, v in golden.hp.items() if not _is_neutral(k, v) or k in case.hp_map}
+    hp = {k: v for k, v in scenario_hp(case.rule, golden).items() if not _is_neutral(k, v) or k in case.hp_map}
     return RunInput(tensors=golden.tensors, params0=golden.params0, grads=golden.grads, lr=lr, eta=eta, hp=hp)
 
 

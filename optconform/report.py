@@ -85,7 +85,7 @@ def details(results: Iterable[dict[str, Any]]) -> str:
             d = r["deviation"]
             lines.append(f"    registered {d['kind']} deviation: {d['issue']}")
             if v == "xpass":
-                lines.append("    it now conforms: remove the entry from optconform/known_deviations.toml")
+                lines.append("    it now conforms: remove the entry from optconform/known_deviations/<framework>.toml")
     return "\n".join(lines)
 
 
