@@ -102,7 +102,9 @@ def read_golden(path: Path) -> Golden:
             names = set(zf.namelist())
             if "config.json" not in names:
                 raise GoldenFormatError(f"{where}: no config.json member (not a golden file?)")
-            config = _from_json(json.loads(zf.read("config.json").decode("utf-8")))
+            config = json.loads(zf.read("config.json").decode("utf-8"))
+            if isinstance(config, dict) and isinstance(config.get("hp"), dict):
+                config["hp"] = _from_json(config["hp"])     # non-finite floats are encoded only in hp
             arrays = {}
             for member in sorted(names - {"config.json"}):
                 with zf.open(member) as fh:
@@ -125,6 +127,9 @@ def _need(where, arrays, key, shape):
 
 
 def _assemble(where, stem, config, arrays) -> Golden:
+    if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
+        version = config.get("format_version") if isinstance(config, dict) else None
+        raise GoldenFormatError(f"{where}: format_version {version!r}, this reader understands {FORMAT_VERSION}")
     if config.get("format_version") != FORMAT_VERSION:
         raise GoldenFormatError(f"{where}: format_version {config.get('format_version')!r}, this reader "
                                 f"understands {FORMAT_VERSION}")

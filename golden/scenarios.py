@@ -36,7 +36,8 @@ def bf16_exact(x) -> np.ndarray:
     """Round to the nearest bfloat16-representable value (8 significant bits), as float32."""
     x = np.asarray(x, dtype=np.float32)
     bits = x.view(np.uint32).astype(np.uint64)
-    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16       # round half to even on bit 16
+    u = np.uint64                       # typed shifts/masks: numpy < 2 (no NEP 50) refuses uint64 >> int
+    rounded = ((bits + u(0x7FFF) + ((bits >> u(16)) & u(1))) >> u(16)) << u(16)  # round half to even on bit 16
     return rounded.astype(np.uint32).view(np.float32)
 
 

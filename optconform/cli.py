@@ -65,8 +65,9 @@ def _cmd_golden(args) -> int:
         print(audit.format_observability(flips))
         print()
         print("float32 sanity (the reference's own maths in float32 vs the float64 goldens):")
-        print(audit.format_sanity(audit.float32_sanity()))
-        if not all(f.caught for f in flips):
+        sanity = audit.float32_sanity()
+        print(audit.format_sanity(sanity))
+        if not all(f.caught for f in flips) or max(r.worst_units for r in sanity) >= 1.0:
             return 1
     if not (args.regenerate or args.check or args.audit):
         raise UsageError("golden: give --regenerate, --check and/or --audit")

@@ -6,7 +6,8 @@ derived rule `preset[knob=value,...]`: it then runs the goldens of the preset as
 golden's hyper-parameters completed by the derived rule's defaults, and is compared with the
 reference run of the derived rule (optconform.compare.expected). The schedule
 multiplier eta is folded into lr (lr_t <- eta_t*lr_t) for frameworks without one, which is exact
-for every rule whose decay is not scaled by eta alone (spec: the step is eta_t*lr_t*d).
+for every rule whose decay is not scaled by eta alone (spec: the step is eta_t*lr_t*d; lr-scaled decay
+is eta_t*lr_t*wd, unscaled decay ignores both).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _is_neutral(name: str, value: Any) -> bool:
 
 def _eta_folds(rule_name: str) -> bool:
     knobs = get_rule(rule_name).relevant_knobs()
-    return knobs.get("decay_scaling") not in ("schedule", "unscaled")
+    return knobs.get("decay_scaling") != "schedule"
 
 
 def scenario_hp(rule_name: str, golden: Golden) -> dict[str, Any]:

@@ -43,9 +43,9 @@ def matrix(results: Iterable[dict[str, Any]]) -> str:
     dtypes = [d for d in DTYPE_ORDER if any(r.get("dtype") == d for r in results)]
     groups: "OrderedDict[tuple, list]" = OrderedDict()
     for r in results:
-        groups.setdefault((r["framework"], r["case"], r.get("device", "")), []).append(r)
+        groups.setdefault((r["framework"], r.get("framework_version", ""), r["case"], r.get("device", "")), []).append(r)
     rows = []
-    for (framework, case, device), items in groups.items():
+    for (framework, _version, case, device), items in groups.items():
         by_dtype = {r.get("dtype"): r for r in items}
         first = items[0]
         matched = sorted({r.get("matched_rule") or "-" for r in items if r.get("verdict") != "error"}) or ["-"]

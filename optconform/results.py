@@ -1,8 +1,8 @@
 """Results JSON (versioned schema): environment, per-(case, device, dtype) verdicts; read and merge.
 
 Schema `optconform-results` v1: {schema, schema_version, optconform_version, created, python, os,
-numpy, environments: [{framework, version, devices: {device: model}}], results: [CaseResult...],
-summary: {verdict: count}, seconds}. See spec/README.md ("Results JSON").
+numpy, environments: [{framework, version, devices: {device: model}, gpu_driver}], results:
+[CaseResult...], summary: {verdict: count}, seconds[, merged_from]}. See spec/results-format.md.
 """
 from __future__ import annotations
 

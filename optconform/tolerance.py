@@ -5,7 +5,7 @@ Per element, with u the unit roundoff of the dtype and w_s the golden trajectory
 the error recurrence of one step (local rounding + propagation of the error already made):
 
     tol_0 = floor
-    tol_t = (1 + L_t) * tol_{t-1} + u * (A*|w_t| + K*|w_t - w_{t-1}|)
+    tol_t = (1 + L_t) * tol_{t-1} + u * (A*|w_t| + (K + t)*|w_t - w_{t-1}|)
 
 - ``u*A*|w_t|``: each time the weight is rounded to the dtype it moves by at most u*|w| (half an ulp).
   A = 2 for the apply: the final store plus one intermediate weight-scale rounding, which real

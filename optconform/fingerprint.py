@@ -1,0 +1,175 @@
+"""Fingerprinting: infer the knob vector a black-box optimizer implements from its probe trajectories.
+
+Every knob combination of the family (deduplicated by `relevant_knobs`: combinations with the same
+maths count once) is a candidate; each candidate's reference trajectory on the probe scenarios is
+compared with the native one in tolerance units. The fingerprint is the best candidate; the margin is
+how far the runner-up (the best candidate that differs from it) is from fitting. When no candidate
+fits (worst error > 1 tolerance unit) the optimizer implements no rule of the spec and the nearest
+vector is shown.
+
+The search is staged: all candidates are scored on the short probes first, the closest few are then
+scored on every scenario.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from optconform.golden.format import Golden
+from optconform.reference import families, get_rule, knobs as spec_knobs, rules
+from optconform.reference.rules import derive, relevant_knobs
+
+#: Candidates kept after the first (short-probe) stage.
+SHORTLIST = 12
+#: Probes with at most this many steps form the first stage.
+SHORT_STEPS = 10
+
+Expected = Callable[[str, Golden], "Mapping[str, np.ndarray] | None"]
+Score = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], Golden, Mapping[str, str]], float]
+
+
+@dataclass
+class Fingerprint:
+    family: str
+    knobs: dict[str, str]                 # best knob vector (relevant knobs only)
+    units: float                          # its worst error, tolerance units
+    runner_up: dict[str, str] = field(default_factory=dict)
+    runner_up_units: float = float("inf")
+    preset: str = ""                      # a preset with exactly these knobs, if any
+    nearest_preset: str = ""
+    nearest_preset_units: float = float("inf")
+
+    @property
+    def fits(self) -> bool:
+        return self.units <= 1.0
+
+    @property
+    def margin(self) -> float:
+        """Runner-up error minus best error, in tolerance units."""
+        return self.runner_up_units - self.units
+
+    def summary_knobs(self) -> dict[str, str]:
+        """The headline knobs: weight_decay in {none, coupled, decoupled (x current lr),
+        decoupled_unscaled (not x lr)}, bias_correction, eps_placement, decay_order, + all others."""
+        k = self.knobs
+        decay = k.get("decay", "none")
+        if decay == "decoupled":
+            decay = "decoupled" if k.get("decay_scaling") in ("lr", "corrected_lr") else "decoupled_unscaled"
+        out = {"weight_decay": decay,
+               "bias_correction": k.get("bias_correction", "n/a"),
+               "eps_placement": k.get("eps_placement", "n/a"),
+               "decay_order": k.get("decay_order", "n/a")}
+        out.update({name: value for name, value in k.items() if name not in out})
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        def num(x):
+            return x if np.isfinite(x) else None
+        return {"family": self.family, "knobs": self.summary_knobs(), "fits": self.fits, "units": num(self.units),
+                "preset": self.preset or None, "runner_up": self.runner_up, "runner_up_units": num(self.runner_up_units),
+                "margin": num(self.margin), "nearest_preset": self.nearest_preset,
+                "nearest_preset_units": num(self.nearest_preset_units)}
+
+    def describe(self) -> str:
+        vec = ", ".join(f"{k}={v}" for k, v in self.knobs.items())
+        if self.fits:
+            head = f"{vec} (within {self.units:.3g} tolerance units"
+            head += f"; = preset {self.preset!r})" if self.preset else "; no named preset has exactly these knobs)"
+        else:
+            head = (f"no knob combination of the {self.family!r} family fits (nearest: {vec} at "
+                    f"{self.units:.3g} tolerance units; nearest preset {self.nearest_preset!r})")
+        if self.runner_up:
+            diff = ", ".join(f"{k}={v}" for k, v in self.runner_up.items() if self.knobs.get(k) != v)
+            head += f"; runner-up ({diff or 'same knobs'}) at {self.runner_up_units:.3g} units"
+        return head
+
+
+def candidate_vectors(family: str) -> list[dict[str, str]]:
+    """Every distinct (relevant) knob vector of a family."""
+    fam = families()[family]
+    names = list(fam.knobs)
+    seen, out = set(), []
+    for combo in itertools.product(*(fam.knobs[k] for k in names)):
+        full = dict(zip(names, combo))
+        key = tuple(sorted(relevant_knobs(full, family).items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(full)
+    return out
+
+
+def _rule_name(base: str, vector: Mapping[str, str]) -> str:
+    preset = get_rule(base)
+    overrides = {k: v for k, v in vector.items() if preset.knobs.get(k) != v}
+    return derive(base, overrides).name
+
+
+def _preset_with(family: str, vector: Mapping[str, str]) -> str:
+    want = relevant_knobs(vector, family)
+    for name, rule in rules().items():
+        if rule.family == family and rule.relevant_knobs() == want:
+            return name
+    return ""
+
+
+def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: str, expected: Expected,
+                score: Score) -> Fingerprint:
+    """Fingerprint the native `runs` (golden scenario, native params trajectory) of an optimizer whose
+    probes come from preset `base`. `expected(rule_name, golden)` gives a reference trajectory and
+    `score(native, expected, golden, knobs)` the worst error in tolerance units."""
+    family = get_rule(base).family
+    vectors = candidate_vectors(family)
+    names = [_rule_name(base, v) for v in vectors]
+
+    def worst(i: int, subset) -> float:
+        total = 0.0
+        for golden, native in subset:
+            exp = expected(names[i], golden)
+            if exp is None:
+                return float("inf")
+            total = max(total, score(native, exp, golden, get_rule(names[i]).knobs))
+        return total
+
+    short = [r for r in runs if r[0].steps <= SHORT_STEPS] or list(runs)
+    first = sorted(range(len(vectors)), key=lambda i: worst(i, short))[:SHORTLIST]
+    scored = sorted(((worst(i, runs), i) for i in first), key=lambda x: x[0])
+    best_units, best = scored[0]
+    best_vec = relevant_knobs(vectors[best], family)
+    fp = Fingerprint(family=family, knobs=best_vec, units=best_units, preset=_preset_with(family, vectors[best]))
+    for units, i in scored[1:]:
+        if relevant_knobs(vectors[i], family) != best_vec:
+            fp.runner_up, fp.runner_up_units = relevant_knobs(vectors[i], family), units
+            break
+    preset_scores = [(worst_preset, name) for name in rules() if rules()[name].family == family
+                     for worst_preset in [_preset_worst(name, runs, expected, score)]]
+    fp.nearest_preset_units, fp.nearest_preset = min(preset_scores)
+    return fp
+
+
+def _preset_worst(name, runs, expected, score) -> float:
+    total = 0.0
+    for golden, native in runs:
+        exp = expected(name, golden)
+        if exp is None:
+            return float("inf")
+        total = max(total, score(native, exp, golden, get_rule(name).knobs))
+    return total
+
+
+def explain_difference(found: Mapping[str, str], rule_name: str) -> list[str]:
+    """One line per knob where the fingerprint differs from a rule, with the maths of both values."""
+    rule = get_rule(rule_name)
+    want = rule.relevant_knobs()
+    docs = spec_knobs()
+    lines = []
+    for knob in sorted(set(found) | set(want)):
+        a, b = found.get(knob), want.get(knob)
+        if a == b:
+            continue
+        have = f"{a} — {docs[knob].values[a]}" if a else "does not apply"
+        need = f"{b} — {docs[knob].values[b]}" if b else "does not apply"
+        lines.append(f"{knob}: the optimizer has {have}\n    {rule.name} has {need}")
+    return lines
