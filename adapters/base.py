@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -39,6 +39,8 @@ class Case:
     hp_dtype: "float32" when the framework rounds Python hyper-parameters to float32 before use
       (Keras on TF, MXNet kernels): the expected trajectory is then the reference run on the
       float32-rounded hyper-parameters — a documented property of the case, not a wider tolerance.
+    factory: a user's constructor (optconform check / fingerprint) used instead of `native`; it
+      receives canonical hyper-parameters by name (hp_map is then the identity on the names it takes).
     """
     framework: str
     name: str
@@ -52,6 +54,7 @@ class Case:
     devices: tuple[str, ...] = ("cpu", "cuda")
     hp_dtype: str | None = None
     notes: str = ""
+    factory: Callable[..., Any] | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:
@@ -106,8 +109,11 @@ class AdapterUnavailable(RuntimeError):
 class Adapter:
     """Base class. Subclasses set `name`, implement `_import`, `cases`, `_run`; optional `devices`."""
     name: str = ""
-    #: Hyper-parameters the framework can take natively besides those in each case's hp_map.
+    #: Whether the framework takes the schedule multiplier eta natively (else eta is folded into lr).
     supports_eta: bool = False
+    #: Whether `Case.factory` (a user's constructor) is supported, and how it is called:
+    #: "params" = factory(params, **hp) (torch), "hp" = factory(**hp) (optax, Keras).
+    factory_style: str = ""
 
     def __init__(self) -> None:
         self._module = None

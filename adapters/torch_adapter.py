@@ -69,6 +69,7 @@ def _cases() -> list[Case]:
 
 class TorchAdapter(Adapter):
     name = "torch"
+    factory_style = "params"       # factory(params, **hp) -> torch.optim.Optimizer-like
 
     def _import(self):
         import torch
@@ -93,9 +94,14 @@ class TorchAdapter(Adapter):
         tdtype = getattr(torch, dtype)
         params = [torch.tensor(np.asarray(inp.params0[n]), dtype=tdtype, device=device).requires_grad_(True)
                   for n in inp.tensors]
-        cls = getattr(torch.optim, case.native.rsplit(".", 1)[1])
         kwargs: dict[str, Any] = case.native_kwargs(inp.hp)
-        optimizer = cls(params, lr=inp.lr[0], **kwargs)
+        if case.factory is not None:
+            if "lr" in case.hp_map:
+                kwargs["lr"] = inp.lr[0]
+            optimizer = case.factory(params, **kwargs)
+        else:
+            cls = getattr(torch.optim, case.native.rsplit(".", 1)[1])
+            optimizer = cls(params, lr=inp.lr[0], **kwargs)
         history = {n: [p.detach().to(torch.float64).cpu().numpy().copy()] for n, p in zip(inp.tensors, params)}
         state_history: dict[str, dict[str, list]] = {}
         for t, grads in enumerate(inp.grads):

@@ -1,4 +1,4 @@
-"""optconform command line: rules, golden, run, report.
+"""optconform command line: rules, golden, run, report, check, fingerprint.
 
 Exit codes: 0 everything conforms (or is a registered deviation), 1 an unexpected nonconformance or
 a failed check, 2 a usage error (a clear message names what is wrong).
@@ -169,6 +169,79 @@ def _cmd_report(args) -> int:
     return 1 if any(r["verdict"] in report.FAILING for r in rows) else 0
 
 
+def _load_factory(spec: str):
+    """MODULE:FUNC -> the callable (the current directory is importable, as for `python -m`)."""
+    import importlib
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"--factory {spec!r}: write MODULE:FUNC, e.g. my_optim:make_adamw")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"--factory {spec!r}: cannot import module {module_name!r}: {exc}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UsageError(f"--factory {spec!r}: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise UsageError(f"--factory {spec!r}: {attr!r} is not callable")
+    return obj
+
+
+def _parse_hp(items: list[str] | None) -> dict:
+    """NAME=VALUE pairs; values parsed as JSON (numbers, true/false, lists), else kept as strings."""
+    out = {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--hp {item!r}: write NAME=VALUE, e.g. --hp weight_decay=0.01")
+        try:
+            out[name.strip()] = json.loads(raw)
+        except ValueError:
+            out[name.strip()] = raw
+    return out
+
+
+def _check_report(args, dtype: str):
+    from optconform import registry
+    from optconform.checking import check
+    from optconform.reference import get_rule
+    if args.framework not in registry.adapter_names():
+        raise UsageError(f"unknown framework {args.framework!r}; known: {', '.join(registry.adapter_names())}")
+    get_rule(args.rule)                          # a clear ValueError for an unknown rule
+    factory = _load_factory(args.factory)
+    return check(factory, args.rule, args.framework, dtype=dtype, device=args.device,
+                 repro=getattr(args, "repro", None), **_parse_hp(args.hp))
+
+
+def _cmd_check(args) -> int:
+    report = _check_report(args, args.dtype)
+    print(report)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report.to_json(), fh, indent=1, default=str)
+    return 0 if report else 1
+
+
+def _cmd_fingerprint(args) -> int:
+    report = _check_report(args, args.dtype)
+    fp = report.fingerprint
+    if fp is None:
+        print(f"no fingerprint: {report.error or 'no probe scenario could run'}", file=sys.stderr)
+        return 1
+    print(f"{report.factory} ({report.framework} {report.version}, {report.dtype}), probes of rule {report.rule!r}:")
+    for name, value in fp.summary_knobs().items():
+        print(f"  {name:18} {value}")
+    print(f"  {fp.describe()}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"factory": report.factory, "framework": report.framework, "version": report.version,
+                       "dtype": report.dtype, "probes_of": report.rule, **fp.to_json()}, fh, indent=1)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optconform", description="Conformance of optimizer update rules "
                                      "across frameworks, against a float64 reference.")
@@ -190,6 +263,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", help="write a self-contained HTML report here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
+    for name, helptext, dtype in (("check", "check a user's optimizer factory against a rule (exit 0 conforms, 1 not)", "float32"),
+                                  ("fingerprint", "infer the knob vector of a user's optimizer factory", "float64")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--framework", default="torch", help="adapter that runs the factory (default torch)")
+        p.add_argument("--factory", required=True, help="MODULE:FUNC; torch: FUNC(params, **hp) -> optimizer")
+        p.add_argument("--rule", default="adamw", help="rule to check against / whose probes to use (default adamw)")
+        p.add_argument("--hp", action="append", metavar="NAME=VALUE", help="canonical hyper-parameter override")
+        p.add_argument("--dtype", default=dtype, help=f"dtype of the run (default {dtype})")
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--json", help="write the report as JSON here")
+        if name == "check":
+            p.add_argument("--repro", default="optconform_repro.py",
+                           help="where to write a framework-native repro script on failure")
+        p.set_defaults(func=_cmd_check if name == "check" else _cmd_fingerprint)
     p = sub.add_parser("report", help="merge results JSON files from several environments")
     p.add_argument("files", nargs="+")
     p.add_argument("--json", help="write the merged results JSON here")

@@ -87,14 +87,22 @@ class Fingerprint:
         return head
 
 
-def candidate_vectors(family: str) -> list[dict[str, str]]:
+def _visible(vector: Mapping[str, str], family: str, clipped: bool) -> dict[str, str]:
+    """The relevant knobs, without clip_scope when no probe clips (it cannot change anything then)."""
+    kept = relevant_knobs(vector, family)
+    if not clipped:
+        kept.pop("clip_scope", None)
+    return kept
+
+
+def candidate_vectors(family: str, clipped: bool = True) -> list[dict[str, str]]:
     """Every distinct (relevant) knob vector of a family."""
     fam = families()[family]
     names = list(fam.knobs)
     seen, out = set(), []
     for combo in itertools.product(*(fam.knobs[k] for k in names)):
         full = dict(zip(names, combo))
-        key = tuple(sorted(relevant_knobs(full, family).items()))
+        key = tuple(sorted(_visible(full, family, clipped).items()))
         if key not in seen:
             seen.add(key)
             out.append(full)
@@ -121,7 +129,9 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
     probes come from preset `base`. `expected(rule_name, golden)` gives a reference trajectory and
     `score(native, expected, golden, knobs)` the worst error in tolerance units."""
     family = get_rule(base).family
-    vectors = candidate_vectors(family)
+    clipped = any(golden.hp.get(k) is not None for golden, _ in runs
+                  for k in ("clip_value", "clip_norm", "clip_global_norm"))
+    vectors = candidate_vectors(family, clipped)
     names = [_rule_name(base, v) for v in vectors]
 
     def worst(i: int, subset) -> float:
@@ -137,11 +147,11 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
     first = sorted(range(len(vectors)), key=lambda i: worst(i, short))[:SHORTLIST]
     scored = sorted(((worst(i, runs), i) for i in first), key=lambda x: x[0])
     best_units, best = scored[0]
-    best_vec = relevant_knobs(vectors[best], family)
+    best_vec = _visible(vectors[best], family, clipped)
     fp = Fingerprint(family=family, knobs=best_vec, units=best_units, preset=_preset_with(family, vectors[best]))
     for units, i in scored[1:]:
-        if relevant_knobs(vectors[i], family) != best_vec:
-            fp.runner_up, fp.runner_up_units = relevant_knobs(vectors[i], family), units
+        if _visible(vectors[i], family, clipped) != best_vec:
+            fp.runner_up, fp.runner_up_units = _visible(vectors[i], family, clipped), units
             break
     preset_scores = [(worst_preset, name) for name in rules() if rules()[name].family == family
                      for worst_preset in [_preset_worst(name, runs, expected, score)]]
@@ -167,8 +177,10 @@ def explain_difference(found: Mapping[str, str], rule_name: str) -> list[str]:
     lines = []
     for knob in sorted(set(found) | set(want)):
         a, b = found.get(knob), want.get(knob)
-        if a == b:
+        if a == b or (knob == "clip_scope" and (a is None or b is None)):
             continue
+        if (a is None or b is None) and docs[knob].applies_when:
+            continue            # follows from a parent knob that differs (e.g. decay), listed itself
         have = f"{a} — {docs[knob].values[a]}" if a else "does not apply"
         need = f"{b} — {docs[knob].values[b]}" if b else "does not apply"
         lines.append(f"{knob}: the optimizer has {have}\n    {rule.name} has {need}")

@@ -89,9 +89,17 @@ def run_input(case: Case, golden: Golden, supports_eta: bool = False) -> RunInpu
 
 
 def round_hp(hp: Mapping[str, Any], dtype: str) -> dict[str, Any]:
-    """Hyper-parameters as a framework that stores them in `dtype` sees them (floats rounded)."""
+    """Hyper-parameters as a framework that stores them in `dtype` sees them (floats rounded).
+
+    `dtype` is "float32" (every float hyper-parameter rounded) or "float32:NAME,NAME,..." (only the
+    named ones, e.g. Keras on TF rounds lr and weight_decay but adds eps exactly)."""
+    dtype, _, names = dtype.partition(":")
     if dtype != "float32":
         raise ValueError(f"hyper-parameter rounding to {dtype!r} is not modelled")
+    if names:
+        only = {n.strip() for n in names.split(",") if n.strip()}
+        rounded = round_hp({k: v for k, v in hp.items() if k in only}, dtype)
+        return {k: rounded.get(k, v) for k, v in hp.items()}
     def rnd(v):
         if isinstance(v, float):
             return float(np.float32(v))

@@ -10,6 +10,7 @@ from optconform.adapters.base import Adapter
 
 BUILTIN = {
     "torch": "optconform.adapters.torch_adapter:ADAPTER",
+    "jax": "optconform.adapters.optax_adapter:ADAPTER",
 }
 GROUP = "optconform.adapters"
 

@@ -1,0 +1,210 @@
+"""Check any optimizer — a user's own included — against a rule of the spec, and fingerprint it.
+
+    report = optconform.check(make_my_adamw, rule="adamw", framework="torch")
+    if not report: print(report)        # first divergence, fingerprint, what differs from the rule
+
+The factory receives the spec's canonical hyper-parameters by name (only those its signature takes):
+torch `factory(params, **hp)` returning a torch.optim.Optimizer-like object (lr schedules are applied
+by setting `param_groups[i]["lr"]` between steps); optax `factory(**hp)` returning a
+GradientTransformation; Keras `factory(**hp)` returning an optimizer. It is run on the golden probe
+scenarios of the rule (those whose hyper-parameters it can express) and compared with the reference.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from optconform import registry
+from optconform.adapters.base import NEUTRAL_HP, Case
+from optconform.golden.format import Golden
+from optconform.reference import get_rule, trajectory
+from optconform.tolerance import TINY
+
+from . import compare, plan
+from .fingerprint import Fingerprint, explain_difference, fingerprint
+from .repro import repro_script
+
+
+@dataclass
+class CheckReport:
+    """The outcome of `check`: truthy when the optimizer conforms; `str()` is the readable report."""
+    factory: str
+    rule: str
+    framework: str
+    version: str
+    device: str
+    dtype: str
+    conforms: bool = False
+    scenarios: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)      # golden -> why it could not run
+    worst: compare.Divergence | None = None
+    first: compare.Divergence | None = None
+    fingerprint: Fingerprint | None = None
+    differences: list[str] = field(default_factory=list)
+    error: str = ""
+    repro_path: str = ""
+
+    def __bool__(self) -> bool:
+        return self.conforms
+
+    def __str__(self) -> str:
+        head = (f"{self.factory} vs rule {self.rule!r} ({self.framework} {self.version}, {self.device}, {self.dtype}): "
+                + ("CONFORMS" if self.conforms else "DOES NOT CONFORM"))
+        lines = [head, f"  probe scenarios run: {len(self.scenarios)}, diverging: {len(self.failed)}"]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        if self.first is not None:
+            lines.append(f"  first divergence: {self.first.golden}: {self.first.describe()}")
+        elif self.worst is not None:
+            lines.append(f"  worst: {self.worst.golden}: {self.worst.describe()}")
+        if self.fingerprint is not None:
+            lines.append(f"  fingerprint: {self.fingerprint.describe()}")
+        for diff in self.differences:
+            lines.append("  " + diff)
+        if self.skipped:
+            lines.append(f"  not run ({len(self.skipped)}): " + "; ".join(f"{g}: {why}" for g, why in self.skipped.items()))
+        if self.repro_path:
+            lines.append(f"  repro script: {self.repro_path}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        def div(d):
+            return None if d is None else {"golden": d.golden, "step": d.step, "tensor": d.tensor, "index": list(d.index),
+                                           "native": d.native, "expected": d.expected, "units": d.units}
+        return {"factory": self.factory, "rule": self.rule, "framework": self.framework, "version": self.version,
+                "device": self.device, "dtype": self.dtype, "conforms": self.conforms, "scenarios": self.scenarios,
+                "failed": self.failed, "skipped": self.skipped, "first_divergence": div(self.first),
+                "worst": div(self.worst), "differences": self.differences, "error": self.error,
+                "fingerprint": self.fingerprint.to_json() if self.fingerprint else None, "repro": self.repro_path}
+
+
+def accepted_hp(factory: Callable, style: str, rule_hp) -> set[str]:
+    """The canonical hyper-parameters the factory takes (all of the rule's if it takes **kwargs)."""
+    params = list(inspect.signature(factory).parameters.values())
+    if style == "params" and params:
+        params = params[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return set(rule_hp)
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} & set(rule_hp)
+
+
+def factory_case(factory: Callable, rule: str, framework: str, style: str, dtype: str) -> Case:
+    """A Case for a user's factory: identity hp_map on the names it takes; the rule's defaults fixed
+    for the others (goldens that need another value for them cannot run)."""
+    rule_obj = get_rule(rule)
+    takes = accepted_hp(factory, style, rule_obj.defaults)
+    fixed = {k: (list(v) if isinstance(v, tuple) else v) for k, v in rule_obj.defaults.items()
+             if k not in takes and k not in NEUTRAL_HP and k not in ("lr", "eta")}
+    name = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}"
+    return Case(framework=framework, name=name, native=name, rule=rule, variant="factory",
+                hp_map={k: k for k in sorted(takes)}, fixed_hp=fixed, dtypes=(dtype,), factory=factory)
+
+
+def _hp(rule_name: str, golden: Golden, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    rule = get_rule(rule_name)
+    hp = plan.scenario_hp(rule_name, golden)
+    hp.update({k: v for k, v in overrides.items() if k in rule.defaults})
+    return hp
+
+
+def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, dtype: str = "float32",
+          device: str = "cpu", repro: str | Path | None = None, **hp) -> CheckReport:
+    """Run `factory` on the probe scenarios of `rule` and compare with the reference.
+
+    hp: canonical hyper-parameters that override the scenarios' values (for the optimizer and the
+    reference alike), e.g. eps=1e-6 for an optimizer whose eps cannot be passed.
+    repro: where to write a framework-native repro script when it does not conform (default: none).
+    Raises ValueError for an unknown rule, hyper-parameter, framework or dtype.
+    """
+    rule_obj = get_rule(rule)
+    unknown = sorted(set(hp) - set(rule_obj.defaults))
+    if unknown:
+        raise ValueError(f"unknown hyper-parameter(s) {', '.join(unknown)} for rule {rule!r}; "
+                         f"valid: {', '.join(sorted(rule_obj.defaults))}")
+    if dtype not in TINY:
+        raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(TINY)}")
+    adapter = registry.load_adapter(framework)
+    if not adapter.factory_style:
+        raise ValueError(f"the {framework} adapter does not support user factories")
+    adapter.load()
+    case = factory_case(factory, rule, framework, adapter.factory_style, dtype)
+    report = CheckReport(factory=case.name, rule=rule_obj.name, framework=framework, version=adapter.version(),
+                         device=device, dtype=dtype)
+    base = plan.base_rule(rule)
+    goldens = [g for g in plan.all_goldens() if g.rule == base]
+    cache: dict[tuple[str, str], Any] = {}
+
+    def expected(rule_name: str, golden: Golden):
+        key = (rule_name, golden.name)
+        if key not in cache:
+            try:
+                cache[key] = trajectory(rule_name, dict(golden.params0), list(golden.grads), lr=list(golden.lr),
+                                        eta=list(golden.eta), **_hp(rule_name, golden, hp)).params
+            except ValueError:
+                cache[key] = None
+        return cache[key]
+
+    runs = []
+    knobs = rule_obj.knobs
+    for golden in goldens:
+        if not plan.runnable(case, golden, adapter.supports_eta):
+            report.skipped[golden.name] = _why_not(case, golden)
+            continue
+        inp = plan.run_input(case, golden, adapter.supports_eta)
+        inp = type(inp)(inp.tensors, inp.params0, inp.grads, inp.lr, inp.eta,
+                        {**inp.hp, **{k: v for k, v in hp.items() if k in case.hp_map}})
+        try:
+            native = adapter.run(case, inp, device, dtype).params
+        except Exception as exc:  # the user's optimizer raised: a finding, reported, not a crash
+            report.error = f"{golden.name}: {type(exc).__name__}: {exc}"
+            report.failed.append(golden.name)
+            report.scenarios.append(golden.name)
+            continue
+        report.scenarios.append(golden.name)
+        exp = expected(rule_obj.name, golden)
+        div = compare.compare(native, exp, golden, dtype, knobs)
+        runs.append((golden, native))
+        if report.worst is None or div.units > report.worst.units:
+            report.worst = div
+        if div.units > 1.0:
+            report.failed.append(golden.name)
+            first = compare.first_divergence(native, exp, golden, dtype, knobs)
+            if first is not None and (report.first is None or len(report.failed) == 1):
+                report.first = first
+    report.conforms = bool(report.scenarios) and not report.failed
+    if not report.scenarios:
+        report.error = report.error or "the factory can express none of the rule's probe scenarios"
+    if runs:
+        def score(native, exp, golden, cand_knobs):
+            return compare.compare(native, exp, golden, dtype, cand_knobs).units
+        report.fingerprint = fingerprint(runs, base, expected, score)
+        if not report.conforms:
+            report.differences = explain_difference(report.fingerprint.knobs, rule_obj.name)
+    if not report.conforms and repro is not None and report.first is not None and framework == "torch":
+        golden = next(g for g in goldens if g.name == report.first.golden)
+        path = Path(repro)
+        path.write_text(repro_script(case, golden, report.first, _hp(rule_obj.name, golden, hp), rule_obj.name),
+                        encoding="utf-8")
+        report.repro_path = str(path)
+    return report
+
+
+def _why_not(case: Case, golden: Golden) -> str:
+    for name, value in plan.scenario_hp(case.rule, golden).items():
+        if name in case.fixed_hp and value != case.fixed_hp[name]:
+            return f"needs {name}={value!r}, which the factory does not take"
+        if name not in case.fixed_hp and name not in case.hp_map and not plan._is_neutral(name, value):
+            return f"needs {name}={value!r}, which the factory does not take"
+    return "needs the schedule multiplier eta, which the framework does not take"
+
+
+def fingerprint_factory(factory: Callable, rule: str = "adamw", framework: str = "torch", *,
+                        dtype: str = "float64", device: str = "cpu", **hp) -> CheckReport:
+    """Like `check`, in float64 by default (the sharpest fingerprint); the report's `fingerprint` is
+    the knob vector."""
+    return check(factory, rule, framework, dtype=dtype, device=device, **hp)
