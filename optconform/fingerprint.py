@@ -65,6 +65,10 @@ class Fingerprint:
         out.update({name: value for name, value in k.items() if name not in out})
         return out
 
+    def compact(self) -> str:
+        """A short form for tables, e.g. 'wd=decoupled/lr/before eps=outside bc=on'."""
+        return compact(self.knobs) + ("" if self.fits else " (no fit)")
+
     def to_json(self) -> dict[str, Any]:
         def num(x):
             return x if np.isfinite(x) else None
@@ -93,6 +97,22 @@ def _visible(vector: Mapping[str, str], family: str, clipped: bool) -> dict[str,
     if not clipped:
         kept.pop("clip_scope", None)
     return kept
+
+
+_SHORT = {"bias_correction": "bc", "eps_placement": "eps", "amsgrad": "ams", "trust_ratio": "trust",
+          "trust_ratio_scope": "scope", "momentum_form": "mom", "nadam_schedule": "sched", "clip_scope": "clip"}
+
+
+def compact(knobs: Mapping[str, str]) -> str:
+    """Relevant knobs in a short form: decay first (coupling/scaling/order), then the others."""
+    decay = knobs.get("decay", "none")
+    if decay == "decoupled":
+        decay += f"/{knobs.get('decay_scaling', '?')}/{knobs.get('decay_order', '?')}"
+    parts = [f"wd={decay}"]
+    parts += [f"{_SHORT.get(k, k)}={v}" for k, v in knobs.items()
+              if k not in ("decay", "decay_scaling", "decay_order") and not (k == "amsgrad" and v == "off")
+              and not (k == "trust_ratio" and v == "off") and not (k == "clip_scope" and v == "gradient")]
+    return " ".join(parts)
 
 
 def candidate_vectors(family: str, clipped: bool = True) -> list[dict[str, str]]:

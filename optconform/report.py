@@ -53,11 +53,13 @@ def matrix(results: Iterable[dict[str, Any]]) -> str:
         claimed = first.get("claimed_rule") or "-"
         flag = "" if matched == [claimed] or matched == ["-"] else "  <- not the claimed rule"
         version = first.get("framework_version") or ""
+        prints = sorted({r.get("fingerprint") for r in items if r.get("fingerprint")}) or ["-"]
         rows.append([f"{framework} {version}".strip(), case, device or "-", claimed, "/".join(matched) + flag,
-                     "/".join(decay)] + [_cell(by_dtype[d]) if d in by_dtype else "" for d in dtypes])
+                     "/".join(decay)] + [_cell(by_dtype[d]) if d in by_dtype else "" for d in dtypes]
+                    + [" | ".join(prints)])
         if not dtypes:
-            rows[-1].append(_cell(first))
-    headers = ["framework", "case", "device", "claimed rule", "matched rule", "decay"] + (dtypes or ["verdict"])
+            rows[-1].insert(-1, _cell(first))
+    headers = ["framework", "case", "device", "claimed rule", "matched rule", "decay"] + (dtypes or ["verdict"]) + ["fingerprint"]
     return _table(headers, rows)
 
 

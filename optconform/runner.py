@@ -19,7 +19,7 @@ from optconform.adapters.base import Adapter, AdapterUnavailable, Case
 from optconform.golden.format import Golden
 from optconform.reference import get_rule
 
-from . import compare, deviations, plan
+from . import compare, deviations, fingerprint, plan
 
 FAILING = ("deviates", "xpass", "error", "unavailable", "no-goldens")
 
@@ -39,6 +39,7 @@ class CaseResult:
     matched_rule: str = ""
     matched_units: float = float("nan")
     decay_kind: str = ""
+    fingerprint: str = ""       # the knob vector the native runs implement (optconform.fingerprint)
     verdict: str = "error"
     worst_units: float = float("nan")
     worst_ulps: float = float("nan")
@@ -122,6 +123,7 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     best, best_units, scores = compare.match(runs, case.rule, dtype, case.hp_dtype)
     result.matched_rule, result.matched_units, result.candidate_units = best, best_units, scores
     result.decay_kind = compare.decay_kind(best) if best_units <= 1.0 else "unknown"
+    result.fingerprint = _fingerprint(runs, case, dtype, best, best_units)
     conforms = not failed
     if failed:   # a registered deviation must cover every failing golden, or the row deviates
         covering = [_deviation(adapter.name, version, case.id, [name], device, dtype) for name in failed]
@@ -135,6 +137,19 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
         result.verdict = "conforms" if conforms else "deviates"
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _fingerprint(runs, case: Case, dtype: str, best: str, best_units: float) -> str:
+    """The knob vector: the matched preset's when one fits, else a full fingerprint search."""
+    if best_units <= 1.0:
+        return fingerprint.compact(get_rule(best).relevant_knobs())
+
+    def expected(rule_name, golden):
+        return compare.expected(rule_name, golden, case.hp_dtype)
+
+    def score(native, exp, golden, knobs):
+        return compare.compare(native, exp, golden, dtype, knobs).units
+    return fingerprint.fingerprint(runs, plan.base_rule(case.rule), expected, score).compact()
 
 
 def _deviation(framework, version, case_id, goldens, device, dtype):
