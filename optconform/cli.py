@@ -1,4 +1,4 @@
-"""optconform command line: rules, golden, run, report, check, fingerprint.
+"""optconform command line: rules, golden, run, report, check, fingerprint, bench.
 
 Exit codes: 0 everything conforms (or is a registered deviation), 1 an unexpected nonconformance or
 a failed check, 2 a usage error (a clear message names what is wrong).
@@ -105,6 +105,8 @@ def _cmd_run(args) -> int:
     for d in dtypes or []:
         if d not in DTYPES:
             raise UsageError(f"unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
+    if args.device not in ("cpu", "cuda", "all"):
+        raise UsageError(f"unknown device {args.device!r}; choose cpu, cuda or all")
     devices = None if args.device == "all" else [args.device]
     if args.html:
         try:
@@ -123,7 +125,15 @@ def _cmd_run(args) -> int:
             environments.append({"framework": name, "version": res[0].framework_version,
                                  "devices": {r.device: r.device_name for r in res},
                                  "gpu_driver": results.gpu_driver() if any(r.device == "cuda" for r in res) else ""})
+        if args.device == "cuda" and res and res[0].verdict not in ("unavailable", "not-installed") and not any(
+                r.device == "cuda" for r in res):
+            raise UsageError(f"--device cuda: {name} sees no CUDA device here")
         rows.extend(r.to_json() for r in res)
+    if not rows or all(r["verdict"] == "not-installed" for r in rows):
+        raise UsageError("nothing to run: no installed framework has a case matching the selection"
+                         + (f" (-k {args.k!r})" if args.k else ""))
+    if args.k and not any(r["verdict"] not in ("unavailable", "not-installed") for r in rows):
+        raise UsageError(f"-k {args.k!r} selects no case")
     doc = results.document(rows, environments, time.perf_counter() - started)
     print(report.matrix(rows))
     detail = report.details(rows)
@@ -242,6 +252,81 @@ def _cmd_fingerprint(args) -> int:
     return 0
 
 
+def _parse_sizes(value: str | None) -> list[float | None] | None:
+    """'1e6,1e7' -> [1e6, 1e7]; 'full' = the layout's native size (BERT-base: 109,482,240)."""
+    if not value:
+        return None
+    out: list[float | None] = []
+    for item in _split(value) or []:
+        if item == "full":
+            out.append(None)
+            continue
+        try:
+            n = float(item)
+        except ValueError:
+            raise UsageError(f"--sizes: {item!r} is not a number (e.g. 1e6,1e7 or full)") from None
+        if not n >= 1:
+            raise UsageError(f"--sizes: {item!r} must be >= 1 parameter")
+        out.append(n)
+    return out
+
+
+def _cmd_bench(args) -> int:
+    from optconform import bench, bench_layouts, registry
+    from optconform.adapters.base import AdapterUnavailable
+    frameworks = _split(args.framework) or ["torch"]
+    for name in frameworks:
+        if name not in registry.adapter_names():
+            raise UsageError(f"unknown framework {name!r}; known: {', '.join(registry.adapter_names())}")
+    if args.device not in ("cpu", "cuda"):
+        raise UsageError(f"unknown device {args.device!r}; choose cpu or cuda")
+    rules = _split(args.rule) or list(bench.DEFAULT_RULES[:1])
+    table = bench.bandwidth_table()
+    for rule in rules:
+        if rule.split("[", 1)[0] not in table:
+            raise UsageError(f"--rule {rule!r} has no bytes-per-param entry (spec/bandwidth.toml: {', '.join(table)})")
+    layouts = _split(args.layout) or list(bench.DEFAULT_LAYOUTS)
+    for layout in layouts:
+        if layout not in bench_layouts.LAYOUTS:
+            raise UsageError(f"unknown layout {layout!r}; choose from {', '.join(bench_layouts.LAYOUTS)}")
+    if args.repeats < 3 or args.warmup < 0:
+        raise UsageError("--repeats must be >= 3 and --warmup >= 0")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib (pip install 'optconform[report]')") from None
+    if args.device == "cpu" and not any(m in sys.modules for m in ("torch", "jax", "tensorflow", "mxnet")):
+        os.environ.setdefault("OMP_PROC_BIND", "true")    # read when the framework's OpenMP starts
+    docs = []
+    for name in frameworks:
+        adapter = registry.load_adapter(name)
+        try:
+            adapter.load()
+        except AdapterUnavailable as exc:
+            raise UsageError(str(exc)) from None
+        if args.device not in adapter.devices():
+            raise UsageError(f"--device {args.device}: {name} sees no such device here")
+        config = bench.BenchConfig(framework=name, rules=rules, variants=_split(args.variant), device=args.device,
+                                   sizes=_parse_sizes(args.sizes), layouts=layouts, repeats=args.repeats,
+                                   warmup=args.warmup, threads=args.threads, overhead=not args.no_overhead)
+        log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not args.quiet else None
+        try:
+            docs.append(bench.run(config, log))
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None
+    doc = bench.merge(docs)
+    print(bench.table(doc))
+    if args.json:
+        bench.write_json(doc, args.json)
+    if args.plot:
+        bench.plot(doc, args.plot)
+    if not doc["rows"]:
+        print("optconform bench: no configuration matched the selection", file=sys.stderr)
+        return 1
+    return 1 if any(r["gate"] != "conforms" or r["error"] for r in doc["rows"]) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optconform", description="Conformance of optimizer update rules "
                                      "across frameworks, against a float64 reference.")
@@ -282,6 +367,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the merged results JSON here")
     p.add_argument("--html", help="write a self-contained HTML report here")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("bench", help="time native optimizer steps against the same-run memory roofline")
+    p.add_argument("--framework", help="comma-separated frameworks with a benchmark stepper (default torch)")
+    p.add_argument("--rule", help="comma-separated rules (default adamw; also sgd_momentum, adam, adagrad, lamb, ...)")
+    p.add_argument("--variant", help="comma-separated implementation variants (torch: forloop, foreach, fused, "
+                   "compiled; default all)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--sizes", help="comma-separated parameter counts, e.g. 1e6,1e7; 'full' = the layout's own "
+                   "size (default cpu 1e5,1e6,1e7,1e8; cuda adds 1e9)")
+    p.add_argument("--layout", help="comma-separated: flat, bert-base (BERT-base's 199 tensors scaled to each size; "
+                   "default both)")
+    p.add_argument("--repeats", type=int, default=25, help="timed samples per configuration (default 25)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps after the first (default 5)")
+    p.add_argument("--threads", type=int, help="CPU threads, pinned to the first N allowed CPUs (default all)")
+    p.add_argument("--no-overhead", action="store_true", help="skip the harness-vs-bare-loop measurement")
+    p.add_argument("--json", help="write the results JSON here")
+    p.add_argument("--plot", help="write a PNG of step time vs parameters with the roofline here")
+    p.add_argument("--quiet", action="store_true", help="no per-configuration progress on stderr")
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 

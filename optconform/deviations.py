@@ -38,16 +38,23 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", text.split("+")[0])[:3])
 
 
+def _conditions(spec: str) -> list[tuple[str, tuple[int, ...]]]:
+    """Parse every comparison of a version spec; ValueError names a malformed one."""
+    out = []
+    for part in spec.split(","):
+        match = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)\s*", part)
+        if not match:
+            raise ValueError(f"known deviations: cannot parse version condition {part!r} in {spec!r}")
+        out.append((match.group(1), _version_tuple(match.group(2))))
+    return out
+
+
 def version_in(version: str, spec: str) -> bool:
     """Whether `version` satisfies every comparison in `spec` (e.g. '>=2.13,<2.14'; '*' = any)."""
     if spec.strip() in ("", "*"):
         return True
     have = _version_tuple(version)
-    for part in spec.split(","):
-        match = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)\s*([\w.]+)\s*", part)
-        if not match:
-            raise ValueError(f"known deviations: cannot parse version condition {part!r}")
-        op, want = match.group(1), _version_tuple(match.group(2))
+    for op, want in _conditions(spec):
         n = max(len(have), len(want))
         a, b = have + (0,) * (n - len(have)), want + (0,) * (n - len(want))
         if not {">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b, ">": a > b, "<": a < b}[op]:
@@ -71,7 +78,11 @@ def parse(text: str, where: str) -> list[Deviation]:
             raise ValueError(f"{where}: deviation #{i + 1} has kind {entry['kind']!r}; use one of {_KINDS}")
         if not str(entry["issue"]).startswith("https://"):
             raise ValueError(f"{where}: deviation #{i + 1} needs an https link to the upstream issue or source")
-        version_in("0", entry["versions"])       # validates the syntax
+        unknown = sorted(set(entry) - set(_REQUIRED) - {"golden", "except_golden", "device", "dtype"})
+        if unknown:
+            raise ValueError(f"{where}: deviation #{i + 1} has unknown field(s) {', '.join(unknown)}")
+        if str(entry["versions"]).strip() not in ("", "*"):
+            _conditions(entry["versions"])           # validates every comparison now, not mid-run
         out.append(Deviation(entry["framework"], entry["versions"], entry["case"], _patterns(entry.get("golden", "*")),
                              _patterns(entry.get("except_golden", ())), entry.get("device", "*"), entry.get("dtype", "*"), entry["kind"], entry["reason"],
                              entry["issue"]))

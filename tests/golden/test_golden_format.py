@@ -116,6 +116,14 @@ def test_wrong_format_version(tmp_path, sample):
         read_golden(path)
 
 
+def test_config_not_an_object(tmp_path, sample):
+    _, arrays = sample
+    path = tmp_path / "listconfig.npz"
+    write_golden(path, [1, 2, 3], arrays)
+    with pytest.raises(GoldenFormatError, match=r"listconfig\.npz: format_version None"):
+        read_golden(path)
+
+
 def test_config_lacking_a_key(tmp_path, sample):
     config, arrays = sample
     del config["steps"]

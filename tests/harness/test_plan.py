@@ -92,11 +92,13 @@ def test_eta_folds_rule():
     assert plan._eta_folds("adam_l2")                       # coupled
     assert plan._eta_folds("mxnet_v07_adam")                # x corrected lr
     assert not plan._eta_folds("adamw_paper")               # decay x eta alone
-    assert not plan._eta_folds("adamw[decay_scaling=unscaled]")
+    assert plan._eta_folds("adamw[decay_scaling=unscaled]")  # unscaled decay ignores lr and eta
+    assert not plan._eta_folds("adamw[decay_scaling=schedule]")
     assert plan._eta_folds("adam[decay_scaling=schedule]")  # decay none: the knob does not apply
 
 
-@pytest.mark.parametrize("rule", sorted(rules()))
+@pytest.mark.parametrize("rule", sorted(rules()) + ["adamw[decay_scaling=unscaled]", "adamw[decay_scaling=schedule]",
+                                  "lamb[decay_scaling=schedule]", "sgd_momentum[decay=decoupled]"])
 def test_eta_folding_is_exact_exactly_where_claimed(rule):
     """Folding eta into lr reproduces the trajectory bit for bit iff `_eta_folds` says it does."""
     g = golden("adamw__eta_schedule")
@@ -156,8 +158,11 @@ def test_derived_rule_claim_runs_the_preset_goldens():
     assert plan.base_rule("adamw") == "adamw"
     c = case("adamw[decay_scaling=unscaled]", ADAMW_HP)
     assert plan.runnable(c, golden("adamw__first_steps"))
-    assert not plan.runnable(c, golden("adamw__eta_schedule"))          # unscaled decay: eta does not fold
+    assert names(plan.goldens_for(c)) == names(goldens("adamw"))
+    c = case("adamw[decay_scaling=schedule]", ADAMW_HP)
+    assert not plan.runnable(c, golden("adamw__eta_schedule"))          # decay x eta: eta does not fold
     assert names(plan.goldens_for(c)) == [n for n in names(goldens("adamw")) if n != "adamw__eta_schedule"]
+    assert plan.runnable(c, golden("adamw__eta_schedule"), supports_eta=True)
 
 
 def test_scenario_hp_fills_defaults_and_drops_foreign_names():
