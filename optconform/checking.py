@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
 
 from optconform import registry
 from optconform.adapters.base import NEUTRAL_HP, Case
@@ -137,17 +136,9 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
                          device=device, dtype=dtype)
     base = plan.base_rule(rule)
     goldens = [g for g in plan.all_goldens() if g.rule == base]
-    cache: dict[tuple[str, str], Any] = {}
 
     def expected(rule_name: str, golden: Golden):
-        key = (rule_name, golden.name)
-        if key not in cache:
-            try:
-                cache[key] = trajectory(rule_name, dict(golden.params0), list(golden.grads), lr=list(golden.lr),
-                                        eta=list(golden.eta), **_hp(rule_name, golden, hp)).params
-            except ValueError:
-                cache[key] = None
-        return cache[key]
+        return _expected(rule_name, golden, hp)
 
     runs = []
     knobs = rule_obj.knobs
@@ -192,6 +183,23 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
                         encoding="utf-8")
         report.repro_path = str(path)
     return report
+
+
+#: Reference trajectories per (rule, golden, hyper-parameter overrides), shared by every `check` of the
+#: process: they do not depend on the optimizer under test, and the fingerprint needs hundreds of
+#: them per check (one per candidate knob vector and probe).
+_EXPECTED: dict[tuple[str, str, str], Any] = {}
+
+
+def _expected(rule_name: str, golden: Golden, overrides: Mapping[str, Any]):
+    key = (rule_name, golden.name, repr(sorted(overrides.items())))
+    if key not in _EXPECTED:
+        try:
+            _EXPECTED[key] = trajectory(rule_name, dict(golden.params0), list(golden.grads), lr=list(golden.lr),
+                                        eta=list(golden.eta), **_hp(rule_name, golden, overrides)).params
+        except ValueError:
+            _EXPECTED[key] = None
+    return _EXPECTED[key]
 
 
 def _why_not(case: Case, golden: Golden) -> str:

@@ -92,7 +92,7 @@ def _progress(enabled: bool):
 
 
 def _cmd_run(args) -> int:
-    from optconform import registry, report, results, runner
+    from optconform import registry, results, runner
     from optconform.adapters.base import DTYPES
     known = registry.adapter_names()
     requested = _split(args.framework)
@@ -134,30 +134,12 @@ def _cmd_run(args) -> int:
                          + (f" (-k {args.k!r})" if args.k else ""))
     if args.k and not any(r["verdict"] not in ("unavailable", "not-installed") for r in rows):
         raise UsageError(f"-k {args.k!r} selects no case")
-    doc = results.document(rows, environments, time.perf_counter() - started)
-    print(report.matrix(rows))
-    detail = report.details(rows)
-    if detail:
-        print()
-        print(detail)
-    print()
-    print(report.summary(rows, doc["seconds"]))
-    if args.json:
-        results.write(args.json, doc)
-    if args.html:
-        from optconform import html
-        with open(args.html, "w", encoding="utf-8") as fh:
-            fh.write(html.render(doc))
-    return 1 if any(r["verdict"] in report.FAILING for r in rows) else 0
+    return _show(results.document(rows, environments, time.perf_counter() - started), args)
 
 
-def _cmd_report(args) -> int:
+def _show(doc, args) -> int:
+    """Print the matrix, details and summary of a results document; write --json/--html; exit code."""
     from optconform import report, results
-    try:
-        docs = [results.read(p) for p in args.files]
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    doc = results.merge(docs)
     rows = doc["results"]
     print(report.matrix(rows))
     detail = report.details(rows)
@@ -177,6 +159,15 @@ def _cmd_report(args) -> int:
         with open(args.html, "w", encoding="utf-8") as fh:
             fh.write(page)
     return 1 if any(r["verdict"] in report.FAILING for r in rows) else 0
+
+
+def _cmd_report(args) -> int:
+    from optconform import results
+    try:
+        docs = [results.read(p) for p in args.files]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return _show(results.merge(docs), args)
 
 
 def _load_factory(spec: str):

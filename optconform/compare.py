@@ -65,22 +65,28 @@ def expected(rule_name: str, golden: Golden, hp_dtype: str | None = None) -> Map
     return _CACHE[key]
 
 
+def _units_per_tensor(native, expect, golden: Golden, dtype: str, knobs):
+    """(tensor name, native, expected, error units) for every non-empty tensor."""
+    for name in golden.tensors:
+        exp = np.asarray(expect[name], dtype=np.float64)
+        if exp.size:
+            nat = np.asarray(native[name], dtype=np.float64)
+            yield name, nat, exp, error_units(nat, exp, tolerance(exp, dtype, knobs))
+
+
+def _divergence(golden: Golden, name: str, nat, exp, units, where, dtype: str) -> Divergence:
+    return Divergence(float(units[where]), float(ulps(nat, exp, dtype)[where]), golden.name, int(where[0]), name,
+                      tuple(int(i) for i in where[1:]), float(nat[where]), float(exp[where]))
+
+
 def compare(native: Mapping[str, np.ndarray], expect: Mapping[str, np.ndarray], golden: Golden, dtype: str,
             knobs: Mapping[str, str]) -> Divergence:
     """The worst element of native vs expected over every tensor and step."""
     worst = None
-    for name in golden.tensors:
-        exp = np.asarray(expect[name], dtype=np.float64)
-        if exp.size == 0:
-            continue
-        nat = np.asarray(native[name], dtype=np.float64)
-        units = error_units(nat, exp, tolerance(exp, dtype, knobs))
-        flat = int(np.argmax(units))
-        value = float(units.flat[flat])
-        if worst is None or value > worst.units:
-            where = np.unravel_index(flat, units.shape)
-            worst = Divergence(value, float(ulps(nat, exp, dtype)[where]), golden.name, int(where[0]), name,
-                               tuple(int(i) for i in where[1:]), float(nat[where]), float(exp[where]))
+    for name, nat, exp, units in _units_per_tensor(native, expect, golden, dtype, knobs):
+        where = np.unravel_index(int(np.argmax(units)), units.shape)
+        if worst is None or float(units[where]) > worst.units:
+            worst = _divergence(golden, name, nat, exp, units, where, dtype)
     return worst or Divergence(0.0, 0.0, golden.name, 0, golden.tensors[0], (), 0.0, 0.0)
 
 
@@ -88,19 +94,10 @@ def first_divergence(native: Mapping[str, np.ndarray], expect: Mapping[str, np.n
                      dtype: str, knobs: Mapping[str, str]) -> Divergence | None:
     """The earliest step at which some element leaves tolerance (None if none does)."""
     best = None
-    for name in golden.tensors:
-        exp = np.asarray(expect[name], dtype=np.float64)
-        if exp.size == 0:
-            continue
-        nat = np.asarray(native[name], dtype=np.float64)
-        units = error_units(nat, exp, tolerance(exp, dtype, knobs))
+    for name, nat, exp, units in _units_per_tensor(native, expect, golden, dtype, knobs):
         bad = np.argwhere(units > 1.0)
-        if bad.size == 0:
-            continue
-        where = tuple(bad[0])
-        if best is None or where[0] < best.step:
-            best = Divergence(float(units[where]), float(ulps(nat, exp, dtype)[where]), golden.name, int(where[0]),
-                              name, tuple(int(i) for i in where[1:]), float(nat[where]), float(exp[where]))
+        if bad.size and (best is None or int(bad[0][0]) < best.step):
+            best = _divergence(golden, name, nat, exp, units, tuple(bad[0]), dtype)
     return best
 
 

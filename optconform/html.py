@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any, Iterable
+from typing import Any
 
 from .report import MARK, matrix, summary
 
