@@ -41,6 +41,8 @@ class Case:
       float32-rounded hyper-parameters — a documented property of the case, not a wider tolerance.
     factory: a user's constructor (optconform check / fingerprint) used instead of `native`; it
       receives canonical hyper-parameters by name (hp_map is then the identity on the names it takes).
+    documented_rule: the rule the native optimizer's documentation claims it implements, when that
+      differs from or adds to `rule` (the rule it really implements); shown in reports, never compared.
     """
     framework: str
     name: str
@@ -55,6 +57,9 @@ class Case:
     hp_dtype: str | None = None
     notes: str = ""
     factory: Callable[..., Any] | None = field(default=None, compare=False)
+    #: The rule the native optimizer's own documentation promises (e.g. "bert_adamw" for a docstring
+    #: saying "exactly matches the original BERT"); "" = no claim. Reported next to the matched rule.
+    documented_rule: str = ""
 
     @property
     def id(self) -> str:

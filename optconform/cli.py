@@ -142,6 +142,10 @@ def _show(doc, args) -> int:
     from optconform import report, results
     rows = doc["results"]
     print(report.matrix(rows))
+    bert = report.bert_block(rows)
+    if bert:
+        print()
+        print(bert)
     detail = report.details(rows)
     if detail:
         print()
@@ -287,24 +291,22 @@ def _cmd_bench(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError("--plot needs matplotlib (pip install 'optconform[report]')") from None
+    try:
+        cpus = sorted(os.sched_getaffinity(0))     # before a framework's OpenMP binds this thread
+    except (AttributeError, OSError):
+        cpus = None
     if args.device == "cpu" and not any(m in sys.modules for m in ("torch", "jax", "tensorflow", "mxnet")):
         os.environ.setdefault("OMP_PROC_BIND", "true")    # read when the framework's OpenMP starts
     docs = []
     for name in frameworks:
-        adapter = registry.load_adapter(name)
-        try:
-            adapter.load()
-        except AdapterUnavailable as exc:
-            raise UsageError(str(exc)) from None
-        if args.device not in adapter.devices():
-            raise UsageError(f"--device {args.device}: {name} sees no such device here")
         config = bench.BenchConfig(framework=name, rules=rules, variants=_split(args.variant), device=args.device,
                                    sizes=_parse_sizes(args.sizes), layouts=layouts, repeats=args.repeats,
-                                   warmup=args.warmup, threads=args.threads, overhead=not args.no_overhead)
+                                   warmup=args.warmup, threads=args.threads, overhead=not args.no_overhead,
+                                   time_deviating=args.time_deviating, cpus=cpus)
         log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not args.quiet else None
         try:
             docs.append(bench.run(config, log))
-        except LookupError as exc:
+        except (LookupError, AdapterUnavailable) as exc:
             raise UsageError(str(exc)) from None
     doc = bench.merge(docs)
     print(bench.table(doc))
@@ -315,7 +317,7 @@ def _cmd_bench(args) -> int:
     if not doc["rows"]:
         print("optconform bench: no configuration matched the selection", file=sys.stderr)
         return 1
-    return 1 if any(r["gate"] != "conforms" or r["error"] for r in doc["rows"]) else 0
+    return 1 if any(r["gate"] not in bench.TIMED_VERDICTS or r["error"] for r in doc["rows"]) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=5, help="untimed steps after the first (default 5)")
     p.add_argument("--threads", type=int, help="CPU threads, pinned to the first N allowed CPUs (default all)")
     p.add_argument("--no-overhead", action="store_true", help="skip the harness-vs-bare-loop measurement")
+    p.add_argument("--time-deviating", action="store_true", help="also time configurations that fail their "
+                   "conformance gate (marked; the exit status stays 1)")
     p.add_argument("--json", help="write the results JSON here")
     p.add_argument("--plot", help="write a PNG of step time vs parameters with the roofline here")
     p.add_argument("--quiet", action="store_true", help="no per-configuration progress on stderr")

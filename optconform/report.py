@@ -103,3 +103,52 @@ def summary(results: Iterable[dict[str, Any]], seconds: float | None = None) -> 
     if seconds is not None:
         text += f" in {seconds:.1f} s"
     return text + ("" if failing == 0 else f" -- {failing} unexpected")
+
+
+#: Frameworks whose rows get the "BERT variants" block.
+BERT_FRAMEWORKS = ("bert", "bert-tf")
+
+
+def bert_block(results: Iterable[dict[str, Any]]) -> str:
+    """The "BERT variants" block: for each case of the BERT ports (frameworks `bert`, `bert-tf`), the
+    rule it matches, its decay kind and bias correction, and whether that is what its documentation
+    claims (`Case.documented_rule`, compared by maths: same family and relevant knobs). '' when no
+    row is a BERT port."""
+    from optconform.compare import decay_kind
+    from optconform.reference import get_rule
+    from optconform.reference.rules import same_maths
+
+    groups: "OrderedDict[str, list]" = OrderedDict()
+    for r in results:
+        if r.get("framework") in BERT_FRAMEWORKS and r.get("verdict") not in ("unavailable", "not-installed", "error"):
+            groups.setdefault(r["case"], []).append(r)
+    if not groups:
+        return ""
+    rows = []
+    for case, items in groups.items():
+        scored = [r for r in items if r.get("matched_rule")]
+        best = min(scored, key=lambda r: float(r["matched_units"]) if r.get("matched_units") is not None else math.inf,
+                   default=items[0])
+        rule = best.get("matched_rule") or best.get("claimed_rule") or ""
+        units = best.get("matched_units")
+        exact = units is not None and float(units) <= 1.0
+        verdicts = sorted({MARK.get(r["verdict"], r["verdict"]) for r in items})
+        try:
+            knobs = get_rule(rule).relevant_knobs()
+            decay, bc = decay_kind(rule), knobs.get("bias_correction", "on")
+        except ValueError:
+            decay, bc = "-", "-"
+        documented = best.get("documented_rule") or ""
+        if not documented:
+            doc_ok = "-"
+        else:
+            try:
+                doc_ok = "yes" if same_maths(get_rule(documented), get_rule(rule)) else "NO"
+            except ValueError:
+                doc_ok = "?"
+        shown = rule if exact else f"{rule} (nearest, {_units(units)} units)"
+        rows.append([f"{best['framework']}", case, best.get("native", ""), shown, decay, bc,
+                     documented or "-", doc_ok, "/".join(verdicts)])
+    headers = ["lane", "port", "native", "matches rule", "decay", "bias corr.", "documented as", "as documented",
+               "verdicts"]
+    return "BERT variants\n" + _table(headers, rows)

@@ -52,6 +52,7 @@ class CaseResult:
     error: str = ""
     seconds: float = 0.0
     trace: dict[str, Any] = field(default_factory=dict)   # worst element over steps, for the HTML plot
+    documented_rule: str = ""   # the rule the native optimizer's documentation claims (Case.documented_rule)
 
     @property
     def ok(self) -> bool:
@@ -88,7 +89,8 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     started = time.perf_counter()
     result = CaseResult(framework=adapter.name, framework_version=version, case=case.id, name=case.name,
                         variant=case.variant, native=case.native, device=device,
-                        device_name=adapter.device_name(device), dtype=dtype, claimed_rule=case.rule)
+                        device_name=adapter.device_name(device), dtype=dtype, claimed_rule=case.rule,
+                        documented_rule=getattr(case, "documented_rule", ""))
     selected = plan.goldens_for(case, adapter.supports_eta, goldens)
     if not selected:
         result.verdict, result.error = "no-goldens", "the case can express none of its rule's golden scenarios"
