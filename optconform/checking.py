@@ -12,10 +12,12 @@ scenarios of the rule (those whose hyper-parameters it can express) and compared
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 
 from optconform import registry
 from optconform.adapters.base import NEUTRAL_HP, Case
@@ -141,32 +143,49 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
         return _expected(rule_name, golden, hp)
 
     runs = []
+    nonfinite: list[str] = []
     knobs = rule_obj.knobs
-    for golden in goldens:
-        if not plan.runnable(case, golden, adapter.supports_eta):
-            report.skipped[golden.name] = _why_not(case, golden)
-            continue
+
+    def run(golden: Golden) -> None:
         inp = plan.run_input(case, golden, adapter.supports_eta)
         inp = type(inp)(inp.tensors, inp.params0, inp.grads, inp.lr, inp.eta,
                         {**inp.hp, **{k: v for k, v in hp.items() if k in case.hp_map}})
+        report.scenarios.append(golden.name)
         try:
             native = adapter.run(case, inp, device, dtype).params
         except Exception as exc:  # the user's optimizer raised: a finding, reported, not a crash
-            report.error = f"{golden.name}: {type(exc).__name__}: {exc}"
+            report.error = report.error or f"{golden.name}: {type(exc).__name__}: {exc}"
             report.failed.append(golden.name)
-            report.scenarios.append(golden.name)
-            continue
-        report.scenarios.append(golden.name)
+            return
         exp = expected(rule_obj.name, golden)
         div = compare.compare(native, exp, golden, dtype, knobs)
         runs.append((golden, native))
+        if not nonfinite:
+            for name in golden.tensors:
+                bad = ~np.isfinite(np.asarray(native[name], dtype=np.float64)) & np.isfinite(exp[name])
+                if bad.any():
+                    step = int(np.argwhere(bad)[0][0])
+                    nonfinite.append(f"non-finite: the optimizer produced NaN/Inf in {golden.name} at step {step} "
+                                     f"(tensor {name!r}) where the rule's values are finite")
+                    break
         if report.worst is None or div.units > report.worst.units:
             report.worst = div
         if div.units > 1.0:
             report.failed.append(golden.name)
             first = compare.first_divergence(native, exp, golden, dtype, knobs)
-            if first is not None and (report.first is None or len(report.failed) == 1):
+            if first is not None and report.first is None:
                 report.first = first
+
+    ran = []
+    for golden in goldens:
+        if not plan.runnable(case, golden, adapter.supports_eta):
+            report.skipped[golden.name] = _why_not(case, golden)
+            continue
+        ran.append(golden)
+        run(golden)
+    variants = sensitivity_goldens(case, ran, hp)
+    for golden in variants:
+        run(golden)
     report.conforms = bool(report.scenarios) and not report.failed
     if not report.scenarios:
         report.error = report.error or "the factory can express none of the rule's probe scenarios"
@@ -176,13 +195,79 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
         report.fingerprint = fingerprint(runs, base, expected, score)
         if not report.conforms:
             report.differences = explain_difference(report.fingerprint.knobs, rule_obj.name)
+            report.differences += nonfinite + _ignored_hp(runs, variants, rule_obj.name, hp, dtype, knobs)
     if not report.conforms and repro is not None and report.first is not None and framework == "torch":
-        golden = next(g for g in goldens if g.name == report.first.golden)
+        golden = next(g for g in [*goldens, *variants] if g.name == report.first.golden)
         path = Path(repro)
         path.write_text(repro_script(case, golden, report.first, _hp(rule_obj.name, golden, hp), rule_obj.name),
                         encoding="utf-8")
         report.repro_path = str(path)
     return report
+
+
+#: Probes with at most this many steps are candidates for the sensitivity variants.
+SENSITIVITY_STEPS = 10
+#: Probes run again per perturbed hyper-parameter (the longest short probes).
+SENSITIVITY_PROBES = 2
+
+
+def _perturb(value: Any) -> float | None:
+    """Another value of a hyper-parameter for a sensitivity variant: a decay rate in (0.5, 1) keeps its
+    distance to 1 doubled (0.9 -> 0.8, 0.999 -> 0.998), any other non-zero number is doubled."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0 or not math.isfinite(value):
+        return None
+    if 0.5 < value < 1.0:
+        return 1.0 - 2.0 * (1.0 - value)
+    return 2.0 * value
+
+
+def sensitivity_goldens(case: Case, ran: list[Golden], overrides: Mapping[str, Any]) -> list[Golden]:
+    """Variants of the probes `case` ran, with one hyper-parameter changed, for every numeric
+    hyper-parameter the factory takes that has one value in all of them (the corpus keeps beta1,
+    beta2 and momentum at their defaults): without these, an optimizer that accepts such a
+    hyper-parameter and ignores it (kozistr/pytorch_optimizer#517 for weight_decay) would conform.
+    The expected trajectories are reference runs with the changed value, like every check run; a
+    variant's name is the probe's plus ``[name=value]``."""
+    probes = sorted((g for g in ran if g.kind == "probe" and g.steps <= SENSITIVITY_STEPS),
+                    key=lambda g: (-g.steps, g.name))[:SENSITIVITY_PROBES]
+    out = []
+    for name in sorted(case.hp_map):
+        if name in ("lr", "eta") or name in NEUTRAL_HP or name in overrides:
+            continue
+        values = {repr(plan.scenario_hp(case.rule, g).get(name)) for g in ran}
+        if len(values) != 1 or not probes:
+            continue
+        new = _perturb(plan.scenario_hp(case.rule, probes[0]).get(name))
+        if new is None:
+            continue
+        for golden in probes:
+            out.append(replace(golden, name=f"{golden.name}[{name}={new:g}]", variant=f"{name}={new:g}",
+                               hp={**golden.hp, name: new}, params={}, state={}))
+    return out
+
+
+def _ignored_hp(runs, variants: list[Golden], rule_name: str, overrides, dtype: str, knobs) -> list[str]:
+    """A line per perturbed hyper-parameter whose variant follows the *unperturbed* reference: the
+    optimizer accepts it and ignores it."""
+    by_name = {g.name: native for g, native in runs}
+    lines, seen = [], set()
+    for golden in variants:
+        name, _, value = golden.variant.partition("=")
+        if name in seen or golden.name not in by_name:
+            continue
+        base_name = golden.name[: -len(f"[{golden.variant}]")]
+        original = next((g for g, _ in runs if g.name == base_name), None)
+        if original is None:
+            continue
+        native = by_name[golden.name]
+        if compare.compare(native, _expected(rule_name, golden, overrides), golden, dtype, knobs).units <= 1.0:
+            continue
+        if compare.compare(native, _expected(rule_name, original, overrides), original, dtype, knobs).units <= 1.0:
+            seen.add(name)
+            was = plan.scenario_hp(rule_name, original).get(name)
+            lines.append(f"{name}: the optimizer ignores it: with {name}={value} it follows the {name}={was!r} "
+                         f"trajectory ({golden.name})")
+    return lines
 
 
 #: Reference trajectories per (rule, golden, hyper-parameter overrides), shared by every `check` of the

@@ -48,7 +48,8 @@ class Fingerprint:
 
     @property
     def margin(self) -> float:
-        """Runner-up error minus best error, in tolerance units."""
+        """Runner-up error minus best error, in tolerance units (<= 0 when the runner-up fits too:
+        the probes cannot tell the two apart, and the best is the one nearer the claimed rule)."""
         return self.runner_up_units - self.units
 
     def summary_knobs(self) -> dict[str, str]:
@@ -82,6 +83,10 @@ class Fingerprint:
         if self.fits:
             head = f"{vec} (within {self.units:.3g} tolerance units"
             head += f"; = preset {self.preset!r})" if self.preset else "; no named preset has exactly these knobs)"
+        elif not np.isfinite(self.units):
+            head = (f"no knob combination of the {self.family!r} family fits: the optimizer's output is NaN/Inf "
+                    f"where every candidate's is finite")
+            return head
         else:
             head = (f"no knob combination of the {self.family!r} family fits (nearest: {vec} at "
                     f"{self.units:.3g} tolerance units; nearest preset {self.nearest_preset!r})")
@@ -163,16 +168,30 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
             total = max(total, score(native, exp, golden, get_rule(names[i]).knobs))
         return total
 
+    claimed = relevant_knobs(get_rule(base).knobs, family)
+
+    def distance(i: int) -> int:
+        """Knobs in which candidate i differs from the preset whose probes ran."""
+        vec = _visible(vectors[i], family, clipped)
+        return sum(vec.get(k) != claimed.get(k) for k in set(vec) | set(claimed) if k != "clip_scope")
+
+    def rank(units: float, i: int) -> tuple:
+        """Every candidate that fits (<= 1 unit) is as good as any other: the probes cannot tell them
+        apart (e.g. every decay variant when the probes' wd is 0; the tolerance, which depends on the
+        candidate's knobs, would otherwise pick one by noise). Among those, the one nearest the claimed
+        preset wins; candidates that do not fit rank by their error."""
+        return (max(units, 1.0), distance(i), units)
+
     short = [r for r in runs if r[0].steps <= SHORT_STEPS] or list(runs)
-    first = sorted(range(len(vectors)), key=lambda i: worst(i, short))[:SHORTLIST]
-    scored = sorted(((worst(i, runs), i) for i in first), key=lambda x: x[0])
+    first = sorted(range(len(vectors)), key=lambda i: rank(worst(i, short), i))[:SHORTLIST]
+    scored = sorted(((worst(i, runs), i) for i in first), key=lambda x: rank(*x))
     best_units, best = scored[0]
     best_vec = _visible(vectors[best], family, clipped)
     fp = Fingerprint(family=family, knobs=best_vec, units=best_units, preset=_preset_with(family, vectors[best]))
-    for units, i in scored[1:]:
-        if _visible(vectors[i], family, clipped) != best_vec:
-            fp.runner_up, fp.runner_up_units = _visible(vectors[i], family, clipped), units
-            break
+    others = sorted((units, i) for units, i in scored[1:] if _visible(vectors[i], family, clipped) != best_vec)
+    if others:                 # the closest different vector by error alone (margin <= 0: not told apart)
+        fp.runner_up_units, i = others[0]
+        fp.runner_up = _visible(vectors[i], family, clipped)
     preset_scores = [(worst_preset, name) for name in rules() if rules()[name].family == family
                      for worst_preset in [_preset_worst(name, runs, expected, score)]]
     fp.nearest_preset_units, fp.nearest_preset = min(preset_scores)
