@@ -1,0 +1,149 @@
+"""torch stepper for the step-time benchmark (optconform.bench).
+
+Variants: the adapter's for-loop (``foreach=False``), ``foreach=True`` and ``fused=True`` cases, plus
+``compiled``: the foreach optimizer with its ``step`` wrapped in ``torch.compile`` (the pattern of the
+torch.compile-optimizer tutorial). Every optimizer instance compiles afresh (``torch._dynamo.reset()``
+first, so dynamo's recompile limit never silently falls back to eager), so the first step's time is
+the compile time. Its correctness gate runs the two constant-lr goldens with the most steps through
+the same compiled factory (a cheaper subset: each golden compiles once).
+
+Devices: "cpu" and "cuda" (tensors, grads, state and the stream probe all live on the device; the
+timed region ends with torch.cuda.synchronize(); peak memory from torch.cuda.max_memory_allocated).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+
+from optconform.adapters.base import Case
+
+from .bench import Built, Stepper
+
+
+def _compiled_factory(cls_name: str):
+    def factory(params, **kwargs):
+        import torch
+        torch._dynamo.reset()
+        opt = getattr(torch.optim, cls_name)(params, **kwargs)
+        opt.step = torch.compile(opt.step)
+        return opt
+    factory.__name__ = f"compiled_{cls_name}"
+    return factory
+
+
+class TorchStepper(Stepper):
+    framework = "torch"
+    overhead_variants = ("fused",)
+
+    @property
+    def torch(self):
+        return self.adapter.load()
+
+    def bench_cases(self, rule: str, device: str) -> list[Case]:
+        cases = super().bench_cases(rule, device)
+        base = next((c for c in cases if c.variant == "foreach"), None)
+        if base is not None and base.factory is None:
+            cases.append(dataclasses.replace(base, variant="compiled",
+                                             factory=_compiled_factory(base.native.rsplit(".", 1)[1]),
+                                             notes="foreach optimizer, step wrapped in torch.compile"))
+        return cases
+
+    def gate_goldens(self, case: Case):
+        if case.variant != "compiled":
+            return None
+        from optconform import plan
+        chosen = [g for g in plan.goldens_for(case, self.adapter.supports_eta)
+                  if len(set(plan.run_input(case, g, self.adapter.supports_eta).lr)) == 1]
+        chosen.sort(key=lambda g: -len(g.grads))
+        return chosen[:2]
+
+    def pin_threads(self, threads: int):
+        torch = self.torch
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        return lambda: torch.set_num_threads(before)
+
+    def environment(self, device: str) -> dict[str, Any]:
+        torch = self.torch
+        env = {"framework_version": torch.__version__, "device_name": self.adapter.device_name(device),
+               "torch_num_threads": torch.get_num_threads(), "openmp": torch.backends.openmp.is_available()}
+        if device == "cuda":
+            env["cuda"] = torch.version.cuda
+        return env
+
+    def _sync(self, device: str):
+        if device == "cuda":
+            return self.torch.cuda.synchronize
+        return lambda: None
+
+    def _memory(self, device: str):
+        torch = self.torch
+        if device != "cuda":
+            return None, None
+
+        def reset():
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+
+        def memory():
+            return {"peak_MB": torch.cuda.max_memory_allocated() / 2**20,
+                    "resident_MB": torch.cuda.memory_allocated() / 2**20}
+        return reset, memory
+
+    def build(self, case: Case, shapes, device: str, dtype: str, hp: dict[str, Any], seed: int = 0) -> Built:
+        torch = self.torch
+        tdtype = getattr(torch, dtype)
+        gen = torch.Generator(device=device)
+        gen.manual_seed(seed)
+        params = []
+        for shape in shapes:
+            p = torch.randn(shape, generator=gen, device=device, dtype=tdtype).requires_grad_(True)
+            p.grad = torch.randn(shape, generator=gen, device=device, dtype=tdtype).mul_(1e-3)
+            params.append(p)
+        kwargs = case.native_kwargs(hp)
+        kwargs["lr"] = hp["lr"]
+        if case.factory is not None:
+            opt = case.factory(params, **kwargs)
+        else:
+            opt = getattr(torch.optim, case.native.rsplit(".", 1)[1])(params, **kwargs)
+        reset, memory = self._memory(device)
+
+        def close():
+            opt.state.clear()
+            params.clear()
+            if device == "cuda":
+                torch.cuda.empty_cache()
+        return Built(step=opt.step, sync=self._sync(device), n_params=sum(math.prod(s) for s in shapes),
+                     n_tensors=len(shapes), native=opt, reset_memory=reset, memory=memory, close=close)
+
+    def stream(self, n: int, arrays: int, written: int, device: str, dtype: str) -> Built:
+        torch = self.torch
+        tdtype = getattr(torch, dtype)
+        bufs = [torch.full((n,), 1.0 if i < written else 1e-3, device=device, dtype=tdtype) for i in range(arrays)]
+        read_only = bufs[written:] or bufs[:1]
+        pairs = [(bufs[i], read_only[i % len(read_only)]) for i in range(written)]
+
+        def step():
+            for w, r in pairs:
+                w.add_(r)                      # one pass: read w, read r, write w in place
+        itemsize = torch.empty((), dtype=tdtype).element_size()
+        return Built(step=step, sync=self._sync(device), n_params=n, n_tensors=arrays,
+                     bytes_per_call=3.0 * itemsize * n * written, close=bufs.clear)
+
+    def bare_loop(self, built: Built, n: int) -> list[float]:
+        opt, pc, out = built.native, time.perf_counter, []
+        if built.sync is self.torch.cuda.synchronize:
+            sync = self.torch.cuda.synchronize
+            for _ in range(n):
+                t0 = pc()
+                opt.step()
+                sync()
+                out.append(pc() - t0)
+        else:
+            for _ in range(n):
+                t0 = pc()
+                opt.step()
+                out.append(pc() - t0)
+        return out
