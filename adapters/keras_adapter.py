@@ -36,6 +36,7 @@ hp_dtype ("which Python hyper-parameters Keras rounds to float32"):
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -73,7 +74,7 @@ def _configs() -> list[tuple[str, str, str, dict, dict, dict, tuple[str, ...]]]:
             (comma(f"SGD(nesterov){suffix}"), "SGD", both("sgd_momentum_inside"), {"nesterov": True},
              {**mom, **w}, {"nesterov": True, "dampening": 0.0}, mom_r),
             (f"Adagrad{suffix}", "Adagrad", both("adagrad_eps_inside"), {}, {**ada, **w}, {"lr_decay": 0.0},
-             ("lr", "weight_decay")),
+             ("lr", "weight_decay", "initial_accumulator_value")),   # Constant initializer ops.casts it
             (f"RMSprop{suffix}", "RMSprop", both("rmsprop_eps_inside"), {"centered": False, "momentum": 0.0},
              {**rms, **w}, {"centered": False, **rms_fixed}, ("lr", "weight_decay")),
             (comma(f"RMSprop(centered){suffix}"), "RMSprop", both("rmsprop_eps_inside"),
@@ -84,7 +85,8 @@ def _configs() -> list[tuple[str, str, str, dict, dict, dict, tuple[str, ...]]]:
             (comma(f"RMSprop(centered,momentum){suffix}"), "RMSprop",
              both("rmsprop_eps_inside", ",momentum_form=lr_inside"), {"centered": True},
              {**rms, **w, "momentum": "momentum"}, {"centered": True, **rms_fixed}, ("lr", "weight_decay")),
-            (f"Nadam{suffix}", "Nadam", both("nadam"), {}, {**_ADAM, **w}, {"momentum_decay": 1.0}, adam_r),
+            (f"Nadam{suffix}", "Nadam", both("nadam"), {}, {**_ADAM, **w}, {"momentum_decay": 1.0},
+             ("lr", "weight_decay", "beta1", "beta2")),    # Nadam uses the cast betas throughout
             (f"Lion{suffix}", "Lion", both("lion"), {}, {"lr": "lr", "beta1": "beta_1", "beta2": "beta_2", **w}, {},
              ("lr", "weight_decay", "beta1", "beta2")),
             (f"Lamb{suffix}", "Lamb", both("lamb_decay_outside"), {}, {**_ADAM, **w}, dict(_LAMB_FIXED), adam_r),
@@ -117,6 +119,8 @@ def _cases(framework: str, variants: tuple[str, ...], devices: tuple[str, ...]) 
     for name, cls, rule, kwargs, hp_map, fixed, rounded in _configs():
         hp_dtype = "float32:" + ",".join(rounded) if framework == "tensorflow" else "float32:lr"
         for variant in variants:
+            if variant not in ("eager",) and "weight_decay" not in hp_map:
+                continue        # compiled variants: every optimizer, in its weight-decay configuration
             cases.append(Case(framework=framework, name=name, native=f"keras.optimizers.{cls}", rule=rule,
                               variant=variant, kwargs=kwargs, hp_map=hp_map, fixed_hp=fixed,
                               dtypes=("float64", "float32"), devices=devices, hp_dtype=hp_dtype))
@@ -152,6 +156,7 @@ class _KerasAdapter(Adapter):
     def __init__(self) -> None:
         super().__init__()
         self._cache: dict[tuple, NativeRun] = {}
+        self._rigs: dict[tuple, _Rig] = {}
 
     def _import(self):
         return _import_keras(self.backend)
@@ -174,30 +179,70 @@ class _KerasAdapter(Adapter):
             self._cache[key] = self._run_uncached(case, inp, device, dtype)
         return self._cache[key]
 
-    def _make(self, case: Case, inp: RunInput, dtype: str):
-        """Variables (named like a user's layer variables) and the configured optimizer."""
+    def _rig(self, case: Case, inp: RunInput, device: str, dtype: str) -> "_Rig":
+        """Variables, optimizer and (compiled) step for this case and scenario shape, reset to the
+        golden's start. Reused across goldens with the same tensors, shapes and hyper-parameters (lr
+        excepted: it is read from a table variable), so graph/XLA compile once per such group."""
+        shapes = tuple((n, np.shape(inp.params0[n])) for n in inp.tensors)
+        key = (case.id, device, dtype, shapes, tuple(sorted((k, repr(v)) for k, v in inp.hp.items())),
+               max(_LR_TABLE, inp.steps))
+        rig = self._rigs.get(key)
+        if rig is None:
+            rig = self._rigs[key] = self._new_rig(case, inp, dtype, key[-1])
+        rig.reset(inp)
+        return rig
+
+    def _new_rig(self, case: Case, inp: RunInput, dtype: str, table_len: int) -> "_Rig":
         keras = self.load()
         variables = []
         for name in inp.tensors:
-            scope, _, short = name.rpartition("/")
+            *scopes, short = name.split("/")
             init = np.asarray(inp.params0[name], dtype=dtype)
-            if scope:
-                with keras.name_scope(scope):
-                    variables.append(keras.Variable(init, dtype=dtype, name=short))
-            else:
+            with contextlib.ExitStack() as stack:
+                for scope in scopes:                       # nested: a scope name cannot contain "/"
+                    stack.enter_context(keras.name_scope(scope))
                 variables.append(keras.Variable(init, dtype=dtype, name=short))
         kwargs: dict[str, Any] = case.native_kwargs(inp.hp)
         exclude = kwargs.pop("exclude_from_weight_decay(var_names)", None)
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        table = keras.Variable(np.zeros(table_len, dtype=np.float32), dtype="float32", name="golden_lr",
+                               trainable=False)
         optimizer = getattr(keras.optimizers, case.native.rsplit(".", 1)[1])(
-            learning_rate=_schedule(keras, inp.lr), **kwargs)
+            learning_rate=_schedule(keras, table), **kwargs)
+        optimizer._track_variable(table)       # an optimizer variable: jit's stateless_apply reads it as state
         if exclude:
             optimizer.exclude_from_weight_decay(var_names=list(exclude))
         optimizer.build(variables)
-        return variables, optimizer
+        rig = _Rig(variables, optimizer, table, [np.asarray(v.numpy()) for v in optimizer.variables])
+        rig.step = self._step_fn(case, rig)
+        return rig
+
+    def _step_fn(self, case: Case, rig: "_Rig"):
+        raise NotImplementedError
 
     def _run_uncached(self, case, inp, device, dtype) -> NativeRun:
         raise NotImplementedError
+
+
+#: Length of the lr table variable (the longest golden has 100 steps; longer ones get their own).
+_LR_TABLE = 128
+
+
+class _Rig:
+    """One optimizer on one set of variables, resettable to a golden's start."""
+
+    def __init__(self, variables, optimizer, table, opt_init):
+        self.variables, self.optimizer, self.table, self.opt_init = variables, optimizer, table, opt_init
+        self.step = None
+
+    def reset(self, inp: RunInput) -> None:
+        for v, name in zip(self.variables, inp.tensors):
+            v.assign(np.asarray(inp.params0[name], dtype=v.dtype))
+        for v, init in zip(self.optimizer.variables, self.opt_init):
+            v.assign(init)
+        lr = np.full(self.table.shape, inp.lr[-1], dtype=np.float32)
+        lr[:inp.steps] = np.asarray(inp.lr, dtype=np.float32)
+        self.table.assign(lr)
 
 
 def _fingerprint(inp: RunInput) -> tuple:
@@ -206,22 +251,19 @@ def _fingerprint(inp: RunInput) -> tuple:
             hash(b"".join(np.asarray(g[n]).tobytes() for g in inp.grads for n in inp.tensors)))
 
 
-def _schedule(keras, lr: tuple[float, ...]):
-    """A LearningRateSchedule returning lr[iterations] (0-based), float32 like Keras' own lr variable."""
+def _schedule(keras, table):
+    """A LearningRateSchedule returning lr[iterations] (0-based) from a float32 table variable, like
+    Keras' own float32 lr variable."""
 
     class GoldenSchedule(keras.optimizers.schedules.LearningRateSchedule):
-        def __init__(self, table):
-            self.table = np.asarray(table, dtype=np.float32)
-
         def __call__(self, step):
-            table = keras.ops.convert_to_tensor(self.table, dtype="float32")
-            index = keras.ops.minimum(keras.ops.cast(step, "int32"), len(self.table) - 1)
-            return keras.ops.take(table, index)
+            index = keras.ops.minimum(keras.ops.cast(step, "int32"), table.shape[0] - 1)
+            return keras.ops.take(table.value, index)
 
         def get_config(self):
-            return {"table": self.table.tolist()}
+            return {}
 
-    return GoldenSchedule(lr)
+    return GoldenSchedule()
 
 
 class TensorFlowKerasAdapter(_KerasAdapter):
@@ -242,23 +284,38 @@ class TensorFlowKerasAdapter(_KerasAdapter):
             return str(details.get("device_name", "gpu"))
         return "cpu"
 
+    def _step_fn(self, case: Case, rig: _Rig):
+        import tensorflow as tf
+
+        def step(grads):
+            rig.optimizer.apply(grads, rig.variables)
+
+        if case.variant == "graph":
+            return tf.function(step)
+        if case.variant == "xla":
+            return tf.function(step, jit_compile=True)
+        return step
+
     def _run_uncached(self, case, inp, device, dtype) -> NativeRun:
         import tensorflow as tf
         with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
-            variables, optimizer = self._make(case, inp, dtype)
-            grads = [[tf.constant(np.asarray(g[n], dtype=dtype)) for n in inp.tensors] for g in inp.grads]
-
-            def step(gs):
-                optimizer.apply(gs, variables)
-
-            if case.variant == "graph":
-                step = tf.function(step)
-            elif case.variant == "xla":
-                step = tf.function(step, jit_compile=True)
-            history = [[np.asarray(v.numpy(), dtype=np.float64)] for v in variables]
-            for gs in grads:
-                step(gs)
-                for h, v in zip(history, variables):
+            rig = self._rig(case, inp, device, dtype)
+            history = [[np.asarray(v.numpy(), dtype=np.float64)] for v in rig.variables]
+            for g in inp.grads:
+                try:
+                    rig.step([tf.constant(np.asarray(g[n], dtype=dtype)) for n in inp.tensors])
+                except (tf.errors.InvalidArgumentError, ValueError) as exc:
+                    # eager: "Biases must be 1D: [0,3]"; graph/XLA (at trace): "Shape must be rank 1 ... BiasAdd"
+                    if "Biases must be 1D" not in str(exc) and "BiasAdd" not in str(exc):
+                        raise
+                    # keras.ops.add on TF takes two (0, n) tensors for an input plus a bias and calls
+                    # tf.nn.bias_add, which rejects them (keras PR #20386): the step cannot be taken.
+                    # From here on the trajectory is +inf, so the run deviates (registered, never ok).
+                    for h, v in zip(history, rig.variables):
+                        h.extend([np.full(v.shape, np.inf)] * (inp.steps + 1 - len(h)))
+                    self._rigs.clear()                      # optimizer state is now undefined
+                    break
+                for h, v in zip(history, rig.variables):
                     h.append(np.asarray(v.numpy(), dtype=np.float64))
         return NativeRun(params={n: np.stack(h) for n, h in zip(inp.tensors, history)})
 
@@ -282,24 +339,28 @@ class JaxKerasAdapter(_KerasAdapter):
             return str(jax.devices("gpu")[0].device_kind)
         return "cpu"
 
+    def _step_fn(self, case: Case, rig: _Rig):
+        if case.variant == "eager":
+            return None
+        import jax
+        return jax.jit(rig.optimizer.stateless_apply)   # Keras' JAX trainer jits stateless_apply
+
     def _run_uncached(self, case, inp, device, dtype) -> NativeRun:
         import jax
-        dev = jax.devices("gpu" if device == "gpu" else "cpu")[0]
-        with jax.default_device(dev):
-            variables, optimizer = self._make(case, inp, dtype)
+        with jax.default_device(jax.devices("gpu" if device == "gpu" else "cpu")[0]):
+            rig = self._rig(case, inp, device, dtype)
             grads = [[jax.numpy.asarray(np.asarray(g[n], dtype=dtype)) for n in inp.tensors] for g in inp.grads]
-            history = [[np.asarray(v.numpy(), dtype=np.float64)] for v in variables]
-            if case.variant == "eager":
+            history = [[np.asarray(v.numpy(), dtype=np.float64)] for v in rig.variables]
+            if rig.step is None:
                 for gs in grads:
-                    optimizer.apply(gs, variables)
-                    for h, v in zip(history, variables):
+                    rig.optimizer.apply(gs, rig.variables)
+                    for h, v in zip(history, rig.variables):
                         h.append(np.asarray(v.numpy(), dtype=np.float64))
             else:
-                step = jax.jit(optimizer.stateless_apply)
-                opt_values = [v.value for v in optimizer.variables]
-                values = [v.value for v in variables]
+                opt_values = [v.value for v in rig.optimizer.variables]
+                values = [v.value for v in rig.variables]
                 for gs in grads:
-                    values, opt_values = step(opt_values, gs, values)
+                    values, opt_values = rig.step(opt_values, gs, values)
                     for h, v in zip(history, values):
                         h.append(np.asarray(v, dtype=np.float64))
         return NativeRun(params={n: np.stack(h) for n, h in zip(inp.tensors, history)})

@@ -10,6 +10,11 @@ from optconform.adapters.base import Adapter
 
 BUILTIN = {
     "torch": "optconform.adapters.torch_adapter:ADAPTER",
+    "tensorflow": "optconform.adapters.keras_adapter:TF_ADAPTER",
+    "keras-jax": "optconform.adapters.keras_adapter:JAX_ADAPTER",
+    "bert": "optconform.adapters.bert_adapter:ADAPTER",
+    "bert-tf": "optconform.adapters.bert_tf_adapter:ADAPTER",
+    "mxnet": "optconform.adapters.mxnet_adapter:ADAPTER",
     "jax": "optconform.adapters.optax_adapter:ADAPTER",
 }
 GROUP = "optconform.adapters"

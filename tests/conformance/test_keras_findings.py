@@ -1,0 +1,191 @@
+"""The Keras 3 findings, as named tests, on whichever Keras backend this process runs ("tensorflow" or
+"keras-jax": a process can hold only one Keras backend, so each tox lane runs this file once).
+
+- Keras `Adam(weight_decay)` is AdamW: decoupled, x lr, before the step, eps-hat; bitwise equal to `AdamW`.
+- Keras has no coupled L2: every optimizer's weight_decay is the same decoupled pre-step shrink.
+- `exclude_from_weight_decay(var_names=[...])` matches a regex against the variable's *name*.
+- eager, tf.function and XLA (TF) / eager and jax.jit (JAX) agree within tolerance.
+- The TF and JAX backends match the same rules (one expected table, asserted in both lanes).
+- clipnorm / global_clipnorm clip before the decay (checked against the reference: no golden has them).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+from optconform import compare, plan, runner
+from optconform.golden.format import Golden
+from optconform.reference import get_rule, trajectory
+from optconform.tolerance import error_units, tolerance
+
+_REQUIRE = {n.strip() for n in os.environ.get("OPTCONFORM_REQUIRE", "").split(",") if n.strip()}
+_FRAMEWORKS = {n.strip() for n in os.environ.get("OPTCONFORM_FRAMEWORKS", "").split(",") if n.strip()}
+
+from optconform.adapters import keras_adapter  # noqa: E402  (imports no framework)
+from optconform.adapters.base import AdapterUnavailable  # noqa: E402
+
+
+def _pick():
+    """The Keras adapter of this lane: the one required, else the one selected, else whichever loads."""
+    for name, adapter in (("keras-jax", keras_adapter.JAX_ADAPTER), ("tensorflow", keras_adapter.TF_ADAPTER)):
+        if name in _REQUIRE:
+            adapter.load()              # required here: a failing import must fail, never skip
+            return adapter
+    names = [n for n in ("tensorflow", "keras-jax") if not _FRAMEWORKS or n in _FRAMEWORKS]
+    for name in names:
+        adapter = keras_adapter.TF_ADAPTER if name == "tensorflow" else keras_adapter.JAX_ADAPTER
+        try:
+            adapter.load()
+            return adapter
+        except AdapterUnavailable:
+            continue
+    pytest.skip("no Keras backend (tensorflow or keras-jax) is installed here", allow_module_level=True)
+
+
+ADAPTER = _pick()
+EAGER = "eager"
+COMPILED = ("graph", "xla") if ADAPTER.name == "tensorflow" else ("jit",)
+
+
+def _case(name: str, variant: str = EAGER):
+    return next(c for c in ADAPTER.cases() if c.name == name and c.variant == variant)
+
+
+def _run(name: str, dtype: str = "float64", variant: str = EAGER):
+    return runner.run_case(ADAPTER, _case(name, variant), "cpu", dtype, ADAPTER.version())
+
+
+def _native(case, golden: Golden, dtype: str):
+    return ADAPTER.run(case, plan.run_input(case, golden, ADAPTER.supports_eta), "cpu", dtype).params
+
+
+def _golden(name: str) -> Golden:
+    return next(g for g in plan.all_goldens() if g.name == name)
+
+
+def test_adam_weight_decay_is_adamw_bitwise():
+    """Adam(weight_decay=x) and AdamW(weight_decay=x) are the same code path: identical trajectories."""
+    adam, adamw = _case("Adam(weight_decay)"), _case("AdamW")
+    for golden in plan.goldens_for(adam):
+        for dtype in ("float64", "float32"):
+            a, b = _native(adam, golden, dtype), _native(adamw, golden, dtype)
+            for name in golden.tensors:
+                np.testing.assert_array_equal(a[name], b[name], err_msg=f"{golden.name} {name} {dtype}")
+
+
+def test_adam_weight_decay_is_decoupled_times_lr_eps_hat():
+    """Decoupled x lr before the step with eps-hat: adamw_eps_hat is nearer by orders of magnitude than
+    coupled L2 (adam_l2), eps on the corrected root (adamw) or decay x eta only (adamw_paper)."""
+    result = _run("Adam(weight_decay)", "float32")
+    units = result.candidate_units
+    assert compare.decay_kind("adamw_eps_hat") == "decoupled x lr"
+    assert units["adamw_eps_hat"] < 10
+    for other in ("adam_l2", "adamw", "adamw_paper", "transformers_adamw"):
+        assert units[other] > 100 * max(units["adamw_eps_hat"], 1.0), (other, units)
+
+
+@pytest.mark.parametrize("name,coupled", [
+    ("SGD(weight_decay)", None),                      # plain SGD: coupled and decoupled are the same maths
+    ("SGD(momentum,weight_decay)", "sgd_momentum_inside"),
+    ("Adagrad(weight_decay)", "adagrad_eps_inside"),
+    ("RMSprop(weight_decay)", "rmsprop_eps_inside"),
+    ("Nadam(weight_decay)", "nadam"),
+    ("Adamax(weight_decay)", "adamax[eps_placement=outside_max]"),
+])
+def test_keras_has_no_coupled_l2(name, coupled):
+    """Every Keras weight_decay is decoupled x lr, never L2 in the gradient: the coupled form of the
+    same optimizer is far off on the goldens."""
+    case = _case(name)
+    assert get_rule(case.rule).knobs["decay"] == "decoupled"
+    if coupled is None:
+        return
+    runs = [(g, _native(case, g, "float32")) for g in plan.goldens_for(case)]
+    runs = [(g, n) for g, n in runs if all(np.all(np.isfinite(n[t])) for t in g.tensors)]  # registered TF bug
+    worst = {}
+    for rule in (case.rule, coupled):
+        worst[rule] = max(compare.compare(n, compare.expected(rule, g, case.hp_dtype), g, "float32",
+                                          get_rule(rule).knobs).units for g, n in runs)
+    assert worst[coupled] > 100 * max(worst[case.rule], 1.0), worst
+
+
+def test_exclude_from_weight_decay_matches_the_variable_name_not_the_layer():
+    """exclude_from_weight_decay(var_names=['LayerNorm', 'layer_norm', 'bias']) (BERT's list, what a user
+    writes for layers named like BERT's) on variables whose path is the golden tensor name
+    (`keras.Variable(name='gamma')` inside `keras.name_scope('LayerNorm')`, like a layer's weight).
+    JAX backend: the regex sees `variable.name` = 'gamma' -> layer names never match, only 'bias' does.
+    TF backend: TF's `_apply_weight_decay` override hands the *tf.Variable* to `_use_weight_decay`, whose
+    name is the scoped path 'LayerNorm/gamma:0' -> layer names match. The two backends differ."""
+    case = _case("AdamW.exclude_from_weight_decay(var_names)")
+    golden = _golden("bert_adamw__exclusion_names")
+    native = _native(case, golden, "float64")
+    rule = get_rule(case.rule)
+    hp = {**plan.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}, case.hp_dtype),
+          "weight_decay_exclude": ()}
+    with_decay = trajectory(rule, dict(golden.params0), list(golden.grads), **hp).params    # nothing excluded
+    excluded = compare.expected(case.rule, golden, case.hp_dtype)                            # BERT's exclusions
+    decayed = {}
+    for name in golden.tensors:
+        tol = tolerance(np.asarray(excluded[name]), "float64", rule.knobs)
+        off_excluded = float(np.max(error_units(native[name], np.asarray(excluded[name]), tol), initial=0.0))
+        off_decayed = float(np.max(error_units(native[name], np.asarray(with_decay[name]), tol), initial=0.0))
+        assert min(off_excluded, off_decayed) <= 1.0, (name, off_excluded, off_decayed)
+        decayed[name] = off_decayed <= off_excluded          # equal (both 0) when the tensor is never excluded
+    assert decayed == EXPECTED_DECAYED[ADAPTER.name], decayed
+
+
+#: Which tensors Keras still decays under var_names=['LayerNorm', 'layer_norm', 'bias'].
+EXPECTED_DECAYED = {
+    "tensorflow": {"LayerNorm/gamma": False, "dense/bias": False, "dense/kernel": True, "encoder/layer_norm/beta": False},
+    "keras-jax": {"LayerNorm/gamma": True, "dense/bias": False, "dense/kernel": True, "encoder/layer_norm/beta": True},
+}
+
+
+@pytest.mark.parametrize("variant", COMPILED)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_compiled_variants_agree_with_eager(variant, dtype):
+    """tf.function / XLA (TF) and jax.jit (JAX) are not bitwise equal to eager, but agree within one
+    tolerance unit (measured with the eager run as the expected trajectory) on every golden."""
+    worst = 0.0
+    for case in (c for c in ADAPTER.cases() if c.variant == variant):
+        eager = _case(case.name, EAGER)
+        knobs = get_rule(case.rule).knobs
+        for golden in plan.goldens_for(case):
+            a, b = _native(eager, golden, dtype), _native(case, golden, dtype)
+            if not all(np.all(np.isfinite(a[n])) for n in golden.tensors):
+                continue                    # a registered failure of the native run itself
+            worst = max(worst, compare.compare(b, a, golden, dtype, knobs).units)
+    assert worst <= 1.0, worst
+
+
+#: Case -> the rule its float64 run matches, the same table for both backends (TF and JAX agree).
+#: Cases registered as precision deviations are compared in float32 where they conform.
+@pytest.mark.parametrize("name", ["SGD(weight_decay)", "SGD(momentum,weight_decay)", "SGD(nesterov,weight_decay)",
+                                  "RMSprop(centered,momentum,weight_decay)", "Lion(weight_decay)",
+                                  "Adamax(weight_decay)", "Adagrad(weight_decay)"])
+def test_backends_match_the_same_rule(name):
+    result = _run(name, "float32")
+    assert result.verdict in ("conforms", "xfail"), result.first_divergence
+    assert result.matched_rule == _case(name).rule, result.candidate_units
+
+
+@pytest.mark.parametrize("kwarg,clip_hp", [("clipnorm", "clip_norm"), ("global_clipnorm", "clip_global_norm")])
+def test_norm_clipping_before_decay(kwarg, clip_hp):
+    """Keras clipnorm (per tensor) / global_clipnorm (all tensors) clip the gradient before the
+    decoupled decay: SGD(momentum, weight_decay) with them matches the reference with clip_norm /
+    clip_global_norm on the three-tensor random_wide golden (no golden sets them)."""
+    base = _case("SGD(momentum,weight_decay)")
+    golden = _golden("sgd_momentum_inside__random_wide")
+    clip = 0.05
+    case = dataclasses.replace(base, name=f"SGD(momentum,weight_decay,{kwarg})", kwargs={**base.kwargs, kwarg: clip})
+    dtype = "float32"
+    native = _native(case, golden, dtype)
+    rule = get_rule(case.rule)
+    hp = {**plan.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}, "float32"), clip_hp: clip}
+    expect = trajectory(rule, dict(golden.params0), list(golden.grads), **hp).params
+    plain = trajectory(rule, dict(golden.params0), list(golden.grads),
+                       **{k: v for k, v in hp.items() if k != clip_hp}).params
+    assert compare.compare(native, expect, golden, dtype, rule.knobs).units <= 1.0
+    assert compare.compare(native, plain, golden, dtype, rule.knobs).units > 100, "the clip must be observable"
