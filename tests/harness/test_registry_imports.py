@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import sys
 
 import pytest
@@ -21,7 +22,10 @@ def test_load_unknown_adapter():
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # run outside the checkout: `python -c` puts the current directory first on sys.path, and the
+    # source folder optconform/ there is not the installed package (its subpackages are mapped)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=tempfile.gettempdir())
 
 
 def test_imports_do_not_import_torch():
