@@ -56,7 +56,8 @@ DEFAULT_RULES = ("adamw", "sgd_momentum", "adam", "adagrad", "lamb")
 DEFAULT_SIZES = {"cpu": (1e5, 1e6, 1e7, 1e8), "cuda": (1e5, 1e6, 1e7, 1e8, 1e9)}
 DEFAULT_LAYOUTS = ("flat", "bert-base")
 #: built-in steppers: framework -> "module:attribute" (a Stepper subclass taking the adapter)
-STEPPERS = {"torch": "optconform.bench_torch:TorchStepper"}
+STEPPERS = {"torch": "optconform.bench_torch:TorchStepper", "jax": "optconform.bench_optax:OptaxStepper",
+            "tensorflow": "optconform.bench_keras:KerasTFStepper", "mxnet": "optconform.bench_mxnet:MXNetStepper"}
 GROUP = "optconform.steppers"
 #: a sample lasts at least this long (steps shorter than this are repeated inside one sample)
 MIN_SAMPLE_S = 1e-4
@@ -86,6 +87,17 @@ def traffic(rule: str, itemsize: int = 4) -> dict[str, Any]:
     written = list(dict.fromkeys(entry["writes"]))
     return {"rule": base, "bytes_per_param": entry["bytes_fp32"] * itemsize // 4, "arrays": arrays,
             "written": written, "read_only": [a for a in arrays if a not in written]}
+
+
+def case_traffic(case_rule: str, requested: str, itemsize: int = 4) -> dict[str, Any]:
+    """Bytes/param of a case's own rule; a stepper may answer a requested rule with a framework's
+    counterpart (Keras AdamW, rule adamw_eps_hat, for --rule adamw): the row is filed under the case's
+    rule, and a counterpart rule without its own spec/bandwidth.toml entry takes the requested rule's
+    (the stepper vouches that it reads and writes the same per-parameter arrays)."""
+    try:
+        return traffic(case_rule, itemsize)
+    except ValueError:
+        return traffic(requested, itemsize)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -391,7 +403,7 @@ def run(config: BenchConfig, log: Callable[[str], None] | None = None) -> dict[s
         env = environment(stepper, config.device, threads, pinned)
         env["main_thread_affinity"] = _affinity()
         for rule in config.rules:
-            tr = traffic(rule, itemsize)
+            traffic(rule, itemsize)
             cases = stepper.bench_cases(rule, config.device)
             if config.variants:
                 cases = [c for c in cases if c.variant in config.variants]
@@ -399,13 +411,14 @@ def run(config: BenchConfig, log: Callable[[str], None] | None = None) -> dict[s
                 log(f"{config.framework}: no case for rule {rule!r}" + (f" with variants {list(config.variants)}" if config.variants else ""))
                 continue
             for case in cases:
+                tr = case_traffic(case.rule, rule, itemsize)
                 verdict, detail, ngold = _gate(stepper, case, config.device, version)
                 log(f"gate {case.id} {config.device} float32: {verdict} ({ngold} goldens)")
                 for layout in config.layouts:
                     for size in sizes:
                         shapes = bench_layouts.layout(layout, None if size is None else int(size))
                         n = bench_layouts.numel(shapes)
-                        row = Row(framework=config.framework, version=version, rule=rule, case=case.id,
+                        row = Row(framework=config.framework, version=version, rule=case.rule, case=case.id,
                                   variant=case.variant, device=config.device, layout=layout, n_params=n,
                                   n_tensors=len(shapes), bytes_per_param=tr["bytes_per_param"], gate=verdict,
                                   gate_detail=detail, gate_goldens=ngold)

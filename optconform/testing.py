@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from .checking import CheckReport, check
@@ -19,3 +20,9 @@ def assert_conforms(factory: Callable, rule: str = "adamw", framework: str = "to
     if not report:
         raise AssertionError(str(report))
     return report
+
+
+def required_frameworks() -> set[str]:
+    """The adapter names in OPTCONFORM_REQUIRE (comma-separated; exact names, so "keras-jax" does not
+    require "jax"): a test module for a required framework must import it and fail, never skip."""
+    return {n.strip() for n in os.environ.get("OPTCONFORM_REQUIRE", "").split(",") if n.strip()}

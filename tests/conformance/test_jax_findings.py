@@ -14,12 +14,13 @@ variants): which rule each optax alias really implements, told apart from its ne
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
-if "jax" in os.environ.get("OPTCONFORM_REQUIRE", ""):
+from optconform.testing import required_frameworks
+
+if "jax" in required_frameworks():
     import jax  # noqa: F401  (required here: a missing jax must fail, not skip)
     import optax  # noqa: F401
 else:

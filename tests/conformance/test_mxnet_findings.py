@@ -3,12 +3,13 @@
 (optconform/known_deviations/mxnet.toml) is shown directly."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
-if "mxnet" in os.environ.get("OPTCONFORM_REQUIRE", ""):
+from optconform.testing import required_frameworks
+
+if "mxnet" in required_frameworks():
     import mxnet  # noqa: F401  (required here: a missing mxnet must fail, not skip)
 else:
     pytest.importorskip("mxnet")

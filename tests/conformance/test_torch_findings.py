@@ -2,11 +2,12 @@
 coupled L2, AdamW is decoupled x lr, and each is distinguished from the other by the goldens."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
-if "torch" in os.environ.get("OPTCONFORM_REQUIRE", ""):
+from optconform.testing import required_frameworks
+
+if "torch" in required_frameworks():
     import torch  # noqa: F401  (required here: a missing torch must fail, not skip)
 else:
     pytest.importorskip("torch")

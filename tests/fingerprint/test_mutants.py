@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-if "torch" in os.environ.get("OPTCONFORM_REQUIRE", ""):
+from optconform.testing import required_frameworks
+
+if "torch" in required_frameworks():
     import torch  # noqa: F401  (required here: a missing torch must fail, not skip)
 else:
     pytest.importorskip("torch")

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import pytest
 
+from optconform.testing import required_frameworks
+
 from optconform import bench, bench_layouts
 
-if "torch" in os.environ.get("OPTCONFORM_REQUIRE", ""):
+if "torch" in required_frameworks():
     import torch  # noqa: F401  (required here: a missing torch must fail, not skip)
 else:
     pytest.importorskip("torch")
