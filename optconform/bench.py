@@ -118,7 +118,8 @@ class Built:
 
 
 class Stepper:
-    """Per-framework benchmark plumbing. Subclass and implement `build`, `stream` and `bare_loop`."""
+    """Per-framework benchmark plumbing. Subclass and implement `build` and `stream` (and `bare_loop`
+    where the plainest native loop is not `built.step` + `built.sync`)."""
     framework = ""
     #: variants whose harness overhead is measured against a bare loop
     overhead_variants: tuple[str, ...] = ("fused",)
@@ -160,8 +161,15 @@ class Stepper:
         raise NotImplementedError
 
     def bare_loop(self, built: Built, n: int) -> list[float]:
-        """n per-step seconds from the plainest possible loop (perf_counter, native step, native sync)."""
-        raise NotImplementedError
+        """n per-step seconds from the plainest possible loop (perf_counter, native step, native sync),
+        to measure the harness overhead; steppers whose native call differs from `built.step` override it."""
+        step, sync, pc, out = built.step, built.sync, time.perf_counter, []
+        for _ in range(n):
+            t0 = pc()
+            step()
+            sync()
+            out.append(pc() - t0)
+        return out
 
     def environment(self, device: str) -> dict[str, Any]:
         return {}

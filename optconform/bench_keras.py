@@ -19,7 +19,6 @@ pinning applies.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from optconform.adapters.base import Case
@@ -131,12 +130,3 @@ class KerasTFStepper(Stepper):
         itemsize = tf.as_dtype(dtype).size
         return Built(step=step, sync=self._sync(bufs[0]), n_params=n, n_tensors=arrays,
                      bytes_per_call=3.0 * itemsize * n * written, close=bufs.clear)
-
-    def bare_loop(self, built: Built, n: int) -> list[float]:
-        step, sync, pc, out = built.step, built.sync, time.perf_counter, []
-        for _ in range(n):
-            t0 = pc()
-            step()
-            sync()
-            out.append(pc() - t0)
-        return out

@@ -19,7 +19,6 @@ affinity pinning applies. Peak memory: n/a on CPU.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from optconform.adapters.base import Case
@@ -148,13 +147,4 @@ class MXNetStepper(Stepper):
         import numpy as np
         return Built(step=step, sync=self._sync(), n_params=n, n_tensors=arrays,
                      bytes_per_call=3.0 * np.dtype(dtype).itemsize * n * written, close=bufs.clear)
-
-    def bare_loop(self, built: Built, n: int) -> list[float]:
-        step, sync, pc, out = built.step, built.sync, time.perf_counter, []
-        for _ in range(n):
-            t0 = pc()
-            step()
-            sync()
-            out.append(pc() - t0)
-        return out
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from typing import Any
 
 from optconform.adapters.base import RunInput
@@ -111,12 +110,3 @@ class OptaxStepper(Stepper):
         itemsize = jnp.dtype(getattr(jnp, dtype)).itemsize
         return Built(step=step, sync=sync, n_params=n, n_tensors=arrays,
                      bytes_per_call=3.0 * itemsize * n * written, close=bufs.clear)
-
-    def bare_loop(self, built: Built, n: int) -> list[float]:
-        step, sync, pc, out = built.step, built.sync, time.perf_counter, []
-        for _ in range(n):
-            t0 = pc()
-            step()
-            sync()
-            out.append(pc() - t0)
-        return out
