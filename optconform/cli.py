@@ -269,7 +269,8 @@ def _parse_sizes(value: str | None) -> list[float | None] | None:
 def _cmd_bench(args) -> int:
     from optconform import bench, bench_layouts, registry
     from optconform.adapters.base import AdapterUnavailable
-    frameworks = _split(args.framework) or ["torch"]
+    explicit = _split(args.framework)
+    frameworks = explicit or list(bench.STEPPERS)        # default: every framework with a stepper that imports
     for name in frameworks:
         if name not in registry.adapter_names():
             raise UsageError(f"unknown framework {name!r}; known: {', '.join(registry.adapter_names())}")
@@ -306,8 +307,14 @@ def _cmd_bench(args) -> int:
         log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not args.quiet else None
         try:
             docs.append(bench.run(config, log))
-        except (LookupError, AdapterUnavailable) as exc:
+        except AdapterUnavailable as exc:
+            if explicit:
+                raise UsageError(str(exc)) from None
+            print(f"optconform bench: skipping {name}: not installed ({exc})", file=sys.stderr)
+        except LookupError as exc:
             raise UsageError(str(exc)) from None
+    if not docs:
+        raise UsageError("no framework with a benchmark stepper is installed here")
     doc = bench.merge(docs)
     print(bench.table(doc))
     if args.json:
@@ -361,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", help="write a self-contained HTML report here")
     p.set_defaults(func=_cmd_report)
     p = sub.add_parser("bench", help="time native optimizer steps against the same-run memory roofline")
-    p.add_argument("--framework", help="comma-separated frameworks with a benchmark stepper (default torch)")
+    p.add_argument("--framework", help="comma-separated frameworks with a benchmark stepper (default: every installed one)")
     p.add_argument("--rule", help="comma-separated rules (default adamw; also sgd_momentum, adam, adagrad, lamb, ...)")
     p.add_argument("--variant", help="comma-separated implementation variants (torch: forloop, foreach, fused, "
                    "compiled; default all)")
