@@ -59,6 +59,8 @@ def matrix(results: Iterable[dict[str, Any]]) -> str:
                     + [" | ".join(prints)])
         if not dtypes:
             rows[-1].insert(-1, _cell(first))
+        elif not first.get("dtype"):          # a framework-level row (not installed / unavailable)
+            rows[-1][6] = _cell(first)
     headers = ["framework", "case", "device", "claimed rule", "matched rule", "decay"] + (dtypes or ["verdict"]) + ["fingerprint"]
     return _table(headers, rows)
 
