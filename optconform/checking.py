@@ -22,7 +22,7 @@ import numpy as np
 from optconform import registry
 from optconform.adapters.base import NEUTRAL_HP, Case
 from optconform.golden.format import Golden
-from optconform.reference import get_rule, trajectory
+from optconform.reference import get_rule
 from optconform.tolerance import TINY
 
 from . import compare, plan
@@ -106,13 +106,6 @@ def factory_case(factory: Callable, rule: str, framework: str, style: str, dtype
                 hp_map={k: k for k in sorted(takes)}, fixed_hp=fixed, dtypes=(dtype,), factory=factory)
 
 
-def _hp(rule_name: str, golden: Golden, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    rule = get_rule(rule_name)
-    hp = plan.scenario_hp(rule_name, golden)
-    hp.update({k: v for k, v in overrides.items() if k in rule.defaults})
-    return hp
-
-
 def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, dtype: str = "float32",
           device: str = "cpu", repro: str | Path | None = None, **hp) -> CheckReport:
     """Run `factory` on the probe scenarios of `rule` and compare with the reference.
@@ -140,7 +133,7 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
     goldens = [g for g in plan.all_goldens() if g.rule == base]
 
     def expected(rule_name: str, golden: Golden):
-        return _expected(rule_name, golden, hp)
+        return compare.expected(rule_name, golden, overrides=hp)
 
     runs = []
     nonfinite: list[str] = []
@@ -199,7 +192,7 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
     if not report.conforms and repro is not None and report.first is not None and framework == "torch":
         golden = next(g for g in [*goldens, *variants] if g.name == report.first.golden)
         path = Path(repro)
-        path.write_text(repro_script(case, golden, report.first, _hp(rule_obj.name, golden, hp), rule_obj.name),
+        path.write_text(repro_script(case, golden, report.first, compare.reference_hp(rule_obj.name, golden, hp), rule_obj.name),
                         encoding="utf-8")
         report.repro_path = str(path)
     return report
@@ -260,9 +253,9 @@ def _ignored_hp(runs, variants: list[Golden], rule_name: str, overrides, dtype: 
         if original is None:
             continue
         native = by_name[golden.name]
-        if compare.compare(native, _expected(rule_name, golden, overrides), golden, dtype, knobs).units <= 1.0:
+        if compare.compare(native, compare.expected(rule_name, golden, overrides=overrides), golden, dtype, knobs).units <= 1.0:
             continue
-        if compare.compare(native, _expected(rule_name, original, overrides), original, dtype, knobs).units <= 1.0:
+        if compare.compare(native, compare.expected(rule_name, original, overrides=overrides), original, dtype, knobs).units <= 1.0:
             seen.add(name)
             was = plan.scenario_hp(rule_name, original).get(name)
             lines.append(f"{name}: the optimizer ignores it: with {name}={value} it follows the {name}={was!r} "
@@ -270,28 +263,11 @@ def _ignored_hp(runs, variants: list[Golden], rule_name: str, overrides, dtype: 
     return lines
 
 
-#: Reference trajectories per (rule, golden, hyper-parameter overrides), shared by every `check` of the
-#: process: they do not depend on the optimizer under test, and the fingerprint needs hundreds of
-#: them per check (one per candidate knob vector and probe).
-_EXPECTED: dict[tuple[str, str, str], Any] = {}
-
-
-def _expected(rule_name: str, golden: Golden, overrides: Mapping[str, Any]):
-    key = (rule_name, golden.name, repr(sorted(overrides.items())))
-    if key not in _EXPECTED:
-        try:
-            _EXPECTED[key] = trajectory(rule_name, dict(golden.params0), list(golden.grads), lr=list(golden.lr),
-                                        eta=list(golden.eta), **_hp(rule_name, golden, overrides)).params
-        except ValueError:
-            _EXPECTED[key] = None
-    return _EXPECTED[key]
-
-
 def _why_not(case: Case, golden: Golden) -> str:
     for name, value in plan.scenario_hp(case.rule, golden).items():
         if name in case.fixed_hp and value != case.fixed_hp[name]:
             return f"needs {name}={value!r}, which the factory does not take"
-        if name not in case.fixed_hp and name not in case.hp_map and not plan._is_neutral(name, value):
+        if name not in case.fixed_hp and name not in case.hp_map and not plan.is_neutral(name, value):
             return f"needs {name}={value!r}, which the factory does not take"
     return "needs the schedule multiplier eta, which the framework does not take"
 

@@ -36,30 +36,34 @@ class Divergence:
                 f"{self.expected!r} = {self.units:.3g} tolerance units ({self.ulps:.3g} ULPs)")
 
 
-def _candidate_hp(rule, golden: Golden, hp_dtype: str | None) -> dict[str, Any]:
-    """The golden's scenario hyper-parameters for `rule`; a derived rule fills the names its preset
-    lacks with its defaults (as the native case is fed, optconform.plan.scenario_hp)."""
-    if rule.base is not None and rule.base == golden.rule:
-        hp = {**scenario_hp(rule.name, golden), "lr": list(golden.lr), "eta": list(golden.eta)}
-    else:
-        hp = {k: v for k, v in golden.run_hp.items() if k in rule.defaults}
+def reference_hp(rule_name: str, golden: Golden, overrides: Mapping[str, Any] | None = None,
+                 hp_dtype: str | None = None) -> dict[str, Any]:
+    """Everything `trajectory` needs to run `rule_name` on the golden's scenario: the scenario's
+    hyper-parameters as the rule takes them (optconform.plan.scenario_hp: names it lacks filled with
+    its defaults, as the native case is fed), then `overrides`, then rounding where a framework stores
+    hyper-parameters in `hp_dtype`."""
+    rule = get_rule(rule_name)
+    hp = {**scenario_hp(rule_name, golden), **{k: v for k, v in (overrides or {}).items() if k in rule.defaults},
+          "lr": list(golden.lr), "eta": list(golden.eta)}
     return round_hp(hp, hp_dtype) if hp_dtype else hp
 
 
-_CACHE: dict[tuple[str, str, str | None], Mapping[str, np.ndarray] | None] = {}
+#: Reference trajectories per (rule, golden, hp_dtype, overrides), shared by the runner, matching,
+#: fingerprinting and `check`: they do not depend on the optimizer under test.
+_CACHE: dict[tuple[str, str, str | None, str], Mapping[str, np.ndarray] | None] = {}
 
 
-def expected(rule_name: str, golden: Golden, hp_dtype: str | None = None) -> Mapping[str, np.ndarray] | None:
+def expected(rule_name: str, golden: Golden, hp_dtype: str | None = None,
+             overrides: Mapping[str, Any] | None = None) -> Mapping[str, np.ndarray] | None:
     """The expected params trajectory of `rule_name` on `golden` (None if the rule cannot express the
-    scenario's hyper-parameters); reference runs are cached per process."""
-    if rule_name == golden.rule and hp_dtype is None:
-        return golden.params
-    key = (rule_name, golden.name, hp_dtype)
+    scenario's hyper-parameters): the stored golden when it is exactly that, else a cached reference run."""
+    if rule_name == golden.rule and hp_dtype is None and not overrides and golden.params:
+        return golden.params          # (a sensitivity variant of a golden carries no trajectory)
+    key = (rule_name, golden.name, hp_dtype, repr(sorted((overrides or {}).items())))
     if key not in _CACHE:
-        rule = get_rule(rule_name)
         try:
-            _CACHE[key] = trajectory(rule, dict(golden.params0), list(golden.grads),
-                                     **_candidate_hp(rule, golden, hp_dtype)).params
+            _CACHE[key] = trajectory(rule_name, dict(golden.params0), list(golden.grads),
+                                     **reference_hp(rule_name, golden, overrides, hp_dtype)).params
         except ValueError:
             _CACHE[key] = None
     return _CACHE[key]

@@ -28,7 +28,7 @@ def all_goldens() -> tuple[Golden, ...]:
     return tuple(iter_goldens())
 
 
-def _is_neutral(name: str, value: Any) -> bool:
+def is_neutral(name: str, value: Any) -> bool:
     if name not in NEUTRAL_HP:
         return False
     neutral = NEUTRAL_HP[name]
@@ -67,7 +67,7 @@ def runnable(case: Case, golden: Golden, supports_eta: bool = False) -> bool:
         if name in case.fixed_hp:
             if value != case.fixed_hp[name]:
                 return False
-        elif name not in case.hp_map and not _is_neutral(name, value):
+        elif name not in case.hp_map and not is_neutral(name, value):
             return False
     if any(e != 1.0 for e in golden.eta) and not supports_eta and not _eta_folds(case.rule):
         return False
@@ -84,7 +84,7 @@ def run_input(case: Case, golden: Golden, supports_eta: bool = False) -> RunInpu
     lr, eta = golden.lr, golden.eta
     if not supports_eta:
         lr, eta = tuple(float(a * b) for a, b in zip(lr, eta)), tuple(1.0 for _ in eta)
-    hp = {k: v for k, v in scenario_hp(case.rule, golden).items() if not _is_neutral(k, v) or k in case.hp_map}
+    hp = {k: v for k, v in scenario_hp(case.rule, golden).items() if not is_neutral(k, v) or k in case.hp_map}
     return RunInput(tensors=golden.tensors, params0=golden.params0, grads=golden.grads, lr=lr, eta=eta, hp=hp)
 
 

@@ -22,7 +22,28 @@ def assert_conforms(factory: Callable, rule: str = "adamw", framework: str = "to
     return report
 
 
+def _env_names(variable: str) -> list[str]:
+    return [n.strip() for n in os.environ.get(variable, "").split(",") if n.strip()]
+
+
 def required_frameworks() -> set[str]:
     """The adapter names in OPTCONFORM_REQUIRE (comma-separated; exact names, so "keras-jax" does not
     require "jax"): a test module for a required framework must import it and fail, never skip."""
-    return {n.strip() for n in os.environ.get("OPTCONFORM_REQUIRE", "").split(",") if n.strip()}
+    return set(_env_names("OPTCONFORM_REQUIRE"))
+
+
+def selected_frameworks() -> list[str]:
+    """The adapter names in OPTCONFORM_FRAMEWORKS (empty: no selection)."""
+    return _env_names("OPTCONFORM_FRAMEWORKS")
+
+
+def require(framework: str, *modules: str):
+    """Import `modules` for a test module of `framework`: a plain import (an ImportError fails the
+    run) when the framework is required here, else pytest.importorskip (a visible skip). Returns the
+    first module."""
+    import importlib
+
+    import pytest
+    load = importlib.import_module if framework in required_frameworks() else pytest.importorskip
+    loaded = [load(m) for m in modules]
+    return loaded[0]

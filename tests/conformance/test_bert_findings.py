@@ -11,18 +11,18 @@ Each lane requires its framework when OPTCONFORM_REQUIRE names it (a missing imp
 from __future__ import annotations
 
 import dataclasses
-import os
 import warnings
 
 import numpy as np
 import pytest
 
 from optconform import plan, runner
+from optconform.testing import required_frameworks
 from optconform.reference import get_rule, trajectory
 from optconform.reference.rules import same_maths
 from optconform.tolerance import error_units, tolerance
 
-REQUIRE = {n.strip() for n in os.environ.get("OPTCONFORM_REQUIRE", "").split(",") if n.strip()}
+REQUIRE = required_frameworks()
 
 
 def _adapter(name: str):

@@ -11,21 +11,17 @@ one that is merely not installed (and not required) is reported as skipped, neve
 """
 from __future__ import annotations
 
-import os
 
 import pytest
 
 from optconform import compare, deviations, plan, registry, runner
 from optconform.adapters.base import AdapterUnavailable
 from optconform.reference import get_rule
+from optconform.testing import required_frameworks, selected_frameworks
 
 
-def _names(var: str) -> list[str]:
-    return [n.strip() for n in os.environ.get(var, "").split(",") if n.strip()]
-
-
-FRAMEWORKS = _names("OPTCONFORM_FRAMEWORKS") or registry.adapter_names()
-REQUIRED = set(_names("OPTCONFORM_REQUIRE"))
+FRAMEWORKS = selected_frameworks() or registry.adapter_names()
+REQUIRED = required_frameworks()
 
 
 def _loaded():

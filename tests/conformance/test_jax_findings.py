@@ -18,14 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optconform.testing import required_frameworks
+from optconform.testing import require
 
-if "jax" in required_frameworks():
-    import jax  # noqa: F401  (required here: a missing jax must fail, not skip)
-    import optax  # noqa: F401
-else:
-    pytest.importorskip("jax")
-    pytest.importorskip("optax")
+require('jax', 'jax', 'optax')
 
 from optconform import compare, plan, runner  # noqa: E402
 from optconform.adapters.optax_adapter import ADAPTER  # noqa: E402

@@ -11,18 +11,18 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import pytest
 
 from optconform import compare, plan, runner
 from optconform.golden.format import Golden
+from optconform.testing import required_frameworks, selected_frameworks
 from optconform.reference import get_rule, trajectory
 from optconform.tolerance import error_units, tolerance
 
-_REQUIRE = {n.strip() for n in os.environ.get("OPTCONFORM_REQUIRE", "").split(",") if n.strip()}
-_FRAMEWORKS = {n.strip() for n in os.environ.get("OPTCONFORM_FRAMEWORKS", "").split(",") if n.strip()}
+_REQUIRE = required_frameworks()
+_FRAMEWORKS = set(selected_frameworks())
 
 from optconform.adapters import keras_adapter  # noqa: E402  (imports no framework)
 from optconform.adapters.base import AdapterUnavailable  # noqa: E402

@@ -7,12 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optconform.testing import required_frameworks
+from optconform.testing import require
 
-if "mxnet" in required_frameworks():
-    import mxnet  # noqa: F401  (required here: a missing mxnet must fail, not skip)
-else:
-    pytest.importorskip("mxnet")
+require('mxnet', 'mxnet')
 
 from optconform import compare, deviations, plan, runner  # noqa: E402
 from optconform.adapters.base import RunInput  # noqa: E402

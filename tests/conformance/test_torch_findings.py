@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from optconform.testing import required_frameworks
+from optconform.testing import require
 
-if "torch" in required_frameworks():
-    import torch  # noqa: F401  (required here: a missing torch must fail, not skip)
-else:
-    pytest.importorskip("torch")
+require('torch', 'torch')
 
 from optconform import runner  # noqa: E402
 from optconform.adapters.torch_adapter import ADAPTER  # noqa: E402

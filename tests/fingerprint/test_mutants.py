@@ -15,12 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from optconform.testing import required_frameworks
+from optconform.testing import require
 
-if "torch" in required_frameworks():
-    import torch  # noqa: F401  (required here: a missing torch must fail, not skip)
-else:
-    pytest.importorskip("torch")
+require('torch', 'torch')
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:

@@ -10,14 +10,11 @@ import math
 
 import pytest
 
-from optconform.testing import required_frameworks
+from optconform.testing import require
 
 from optconform import bench, bench_layouts
 
-if "torch" in required_frameworks():
-    import torch  # noqa: F401  (required here: a missing torch must fail, not skip)
-else:
-    pytest.importorskip("torch")
+require('torch', 'torch')
 
 
 def test_bandwidth_table_matches_its_arrays():

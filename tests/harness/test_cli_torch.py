@@ -3,14 +3,12 @@ reads and merges them. Skipped where torch is absent unless OPTCONFORM_REQUIRE n
 missing torch is a failure)."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
-if "torch" in [n.strip() for n in os.environ.get("OPTCONFORM_REQUIRE", "").split(",")]:
-    import torch  # noqa: F401  (required: a missing torch must fail, not skip)
-else:
-    torch = pytest.importorskip("torch")
+from optconform.testing import require  # noqa: E402
+
+torch = require("torch", "torch")
 
 from optconform import cli, results  # noqa: E402
 
