@@ -132,9 +132,6 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
     base = plan.base_rule(rule)
     goldens = [g for g in plan.all_goldens() if g.rule == base]
 
-    def expected(rule_name: str, golden: Golden):
-        return compare.expected(rule_name, golden, overrides=hp)
-
     runs = []
     nonfinite: list[str] = []
     knobs = rule_obj.knobs
@@ -150,7 +147,7 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
             report.error = report.error or f"{golden.name}: {type(exc).__name__}: {exc}"
             report.failed.append(golden.name)
             return
-        exp = expected(rule_obj.name, golden)
+        exp = compare.expected(rule_obj.name, golden, overrides=hp)
         div = compare.compare(native, exp, golden, dtype, knobs)
         runs.append((golden, native))
         if not nonfinite:
@@ -183,9 +180,7 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
     if not report.scenarios:
         report.error = report.error or "the factory can express none of the rule's probe scenarios"
     if runs:
-        def score(native, exp, golden, cand_knobs):
-            return compare.compare(native, exp, golden, dtype, cand_knobs).units
-        report.fingerprint = fingerprint(runs, base, expected, score)
+        report.fingerprint = fingerprint(runs, base, dtype, overrides=hp)
         if not report.conforms:
             report.differences = explain_difference(report.fingerprint.knobs, rule_obj.name)
             report.differences += nonfinite + _ignored_hp(runs, variants, rule_obj.name, hp, dtype, knobs)

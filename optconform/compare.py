@@ -105,6 +105,20 @@ def first_divergence(native: Mapping[str, np.ndarray], expect: Mapping[str, np.n
     return best
 
 
+def worst_units(rule_name: str, runs, dtype: str, hp_dtype: str | None = None,
+                overrides: Mapping[str, Any] | None = None) -> float:
+    """The worst error of the reference of `rule_name` against native `runs` ((golden, native params)
+    pairs), in tolerance units; inf when the rule cannot express one of the scenarios."""
+    knobs = get_rule(rule_name).knobs
+    worst = 0.0
+    for golden, native in runs:
+        exp = expected(rule_name, golden, hp_dtype, overrides)
+        if exp is None:
+            return float("inf")
+        worst = max(worst, compare(native, exp, golden, dtype, knobs).units)
+    return worst
+
+
 def candidates(claimed: str) -> list[str]:
     """Rules a native run of a `claimed`-rule case is matched against: the claimed rule and every
     preset of its family."""
@@ -122,15 +136,7 @@ def match(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dty
     """
     scores: dict[str, float] = {}
     for name in candidates(claimed):
-        knobs = get_rule(name).knobs
-        worst = 0.0
-        for golden, native in runs:
-            exp = expected(name, golden, hp_dtype)
-            if exp is None:
-                worst = float("inf")
-                break
-            worst = max(worst, compare(native, exp, golden, dtype, knobs).units)
-        scores[name] = worst
+        scores[name] = worst_units(name, runs, dtype, hp_dtype)
     best = min(scores, key=lambda n: (scores[n] > 1.0, scores[n] if scores[n] > 1.0 else 0.0, n != claimed))
     return best, scores[best], scores
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -22,13 +22,13 @@ from optconform.golden.format import Golden
 from optconform.reference import families, get_rule, knobs as spec_knobs, rules
 from optconform.reference.rules import derive, relevant_knobs
 
+from . import compare
+
 #: Candidates kept after the first (short-probe) stage.
 SHORTLIST = 12
 #: Probes with at most this many steps form the first stage.
 SHORT_STEPS = 10
 
-Expected = Callable[[str, Golden], "Mapping[str, np.ndarray] | None"]
-Score = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], Golden, Mapping[str, str]], float]
 
 
 @dataclass
@@ -148,11 +148,11 @@ def _preset_with(family: str, vector: Mapping[str, str]) -> str:
     return ""
 
 
-def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: str, expected: Expected,
-                score: Score) -> Fingerprint:
-    """Fingerprint the native `runs` (golden scenario, native params trajectory) of an optimizer whose
-    probes come from preset `base`. `expected(rule_name, golden)` gives a reference trajectory and
-    `score(native, expected, golden, knobs)` the worst error in tolerance units."""
+def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: str, dtype: str,
+                hp_dtype: str | None = None, overrides: Mapping[str, Any] | None = None) -> Fingerprint:
+    """Fingerprint the native `runs` (golden scenario, native params trajectory, in `dtype`) of an
+    optimizer whose probes come from preset `base`; candidates are scored with
+    optconform.compare.worst_units (hp_dtype / overrides as for the native run)."""
     family = get_rule(base).family
     clipped = any(golden.hp.get(k) is not None for golden, _ in runs
                   for k in ("clip_value", "clip_norm", "clip_global_norm"))
@@ -160,13 +160,7 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
     names = [_rule_name(base, v) for v in vectors]
 
     def worst(i: int, subset) -> float:
-        total = 0.0
-        for golden, native in subset:
-            exp = expected(names[i], golden)
-            if exp is None:
-                return float("inf")
-            total = max(total, score(native, exp, golden, get_rule(names[i]).knobs))
-        return total
+        return compare.worst_units(names[i], subset, dtype, hp_dtype, overrides)
 
     claimed = relevant_knobs(get_rule(base).knobs, family)
 
@@ -192,20 +186,10 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
     if others:                 # the closest different vector by error alone (margin <= 0: not told apart)
         fp.runner_up_units, i = others[0]
         fp.runner_up = _visible(vectors[i], family, clipped)
-    preset_scores = [(worst_preset, name) for name in rules() if rules()[name].family == family
-                     for worst_preset in [_preset_worst(name, runs, expected, score)]]
+    preset_scores = [(compare.worst_units(name, runs, dtype, hp_dtype, overrides), name)
+                     for name, rule in rules().items() if rule.family == family]
     fp.nearest_preset_units, fp.nearest_preset = min(preset_scores)
     return fp
-
-
-def _preset_worst(name, runs, expected, score) -> float:
-    total = 0.0
-    for golden, native in runs:
-        exp = expected(name, golden)
-        if exp is None:
-            return float("inf")
-        total = max(total, score(native, exp, golden, get_rule(name).knobs))
-    return total
 
 
 def explain_difference(found: Mapping[str, str], rule_name: str) -> list[str]:

@@ -146,12 +146,7 @@ def _fingerprint(runs, case: Case, dtype: str, best: str, best_units: float) -> 
     if best_units <= 1.0:
         return fingerprint.compact(get_rule(best).relevant_knobs())
 
-    def expected(rule_name, golden):
-        return compare.expected(rule_name, golden, case.hp_dtype)
-
-    def score(native, exp, golden, knobs):
-        return compare.compare(native, exp, golden, dtype, knobs).units
-    return fingerprint.fingerprint(runs, plan.base_rule(case.rule), expected, score).compact()
+    return fingerprint.fingerprint(runs, plan.base_rule(case.rule), dtype, case.hp_dtype).compact()
 
 
 def _deviation(framework, version, case_id, goldens, device, dtype):
