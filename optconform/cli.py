@@ -92,7 +92,7 @@ def _progress(enabled: bool):
 
 
 def _cmd_run(args) -> int:
-    from optconform import registry, results, runner
+    from optconform import natives, registry, results, runner
     from optconform.adapters.base import DTYPES
     known = registry.adapter_names()
     requested = _split(args.framework)
@@ -124,7 +124,8 @@ def _cmd_run(args) -> int:
         if res and res[0].verdict not in ("unavailable", "not-installed"):
             environments.append({"framework": name, "version": res[0].framework_version,
                                  "devices": {r.device: r.device_name for r in res},
-                                 "gpu_driver": results.gpu_driver() if any(r.device == "cuda" for r in res) else ""})
+                                 "gpu_driver": results.gpu_driver() if any(r.device == "cuda" for r in res) else "",
+                                 "native_options": natives.options(r.native for r in res if r.native)})
         if args.device == "cuda" and res and res[0].verdict not in ("unavailable", "not-installed") and not any(
                 r.device == "cuda" for r in res):
             raise UsageError(f"--device cuda: {name} sees no CUDA device here")
@@ -167,11 +168,39 @@ def _show(doc, args) -> int:
 
 def _cmd_report(args) -> int:
     from optconform import results
+    return _show(results.merge(_read_results(args.files)), args)
+
+
+def _read_results(paths: Sequence[str]) -> list[dict]:
+    from optconform import results
     try:
-        docs = [results.read(p) for p in args.files]
+        return [results.read(p) for p in paths]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return _show(results.merge(docs), args)
+
+
+def _cmd_diff(args) -> int:
+    from optconform import diff, results
+    base, new = _read_results([args.base, args.new])
+    try:
+        found = diff.compare(base, new)
+    except ValueError as exc:
+        raise UsageError(f"{args.base} vs {args.new}: {exc}") from None
+    text = diff.markdown(found)
+    print(text, end="")
+    if args.markdown:
+        results.write_text(args.markdown, text)
+    if args.json:
+        results.write_text(args.json, json.dumps(found.to_json(), indent=1) + "\n")
+    return 1 if found.changed else 0
+
+
+def _cmd_baseline(args) -> int:
+    from optconform import baseline
+    (doc,) = _read_results([args.results])
+    baseline.write(args.out, doc)
+    print(f"wrote baseline {args.out}: {len(doc['results'])} rows")
+    return 0
 
 
 def _load_factory(spec: str):
@@ -367,6 +396,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the merged results JSON here")
     p.add_argument("--html", help="write a self-contained HTML report here")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("diff", help="what changed between two results files (e.g. a pinned baseline and a newer "
+                       "release): exit 0 no semantic change, 1 a semantic change, 2 a usage error")
+    p.add_argument("base", help="the earlier results JSON, e.g. baselines/torch.json")
+    p.add_argument("new", help="the later results JSON, e.g. from optconform run --json")
+    p.add_argument("--markdown", help="write the diff as markdown here (a CI job summary or PR comment)")
+    p.add_argument("--json", help="write the diff as JSON here")
+    p.set_defaults(func=_cmd_diff)
+    p = sub.add_parser("baseline", help="write a committed baseline (baselines/<lane>.json) from a results JSON")
+    p.add_argument("results", help="a results JSON from optconform run --json")
+    p.add_argument("out", help="the baseline to write, e.g. baselines/torch.json")
+    p.set_defaults(func=_cmd_baseline)
     p = sub.add_parser("bench", help="time native optimizer steps against the same-run memory roofline")
     p.add_argument("--framework", help="comma-separated frameworks with a benchmark stepper (default: every installed one)")
     p.add_argument("--rule", help="comma-separated rules (default adamw; also sgd_momentum, adam, adagrad, lamb, ...)")

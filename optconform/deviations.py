@@ -26,8 +26,11 @@ class Deviation:
     reason: str
     issue: str
 
-    def applies(self, framework: str, version: str, case_id: str, golden: str, device: str, dtype: str) -> bool:
-        return (framework == self.framework and version_in(version, self.versions)
+    def applies(self, framework: str, version: str, case_id: str, golden: str, device: str, dtype: str,
+                beyond: bool = False) -> bool:
+        """Whether the entry covers this run; `beyond`: on a release newer than its `versions`."""
+        in_range = version_beyond if beyond else version_in
+        return (framework == self.framework and in_range(version, self.versions)
                 and fnmatch.fnmatchcase(case_id, self.case)
                 and any(fnmatch.fnmatchcase(golden, p) for p in self.golden)
                 and not any(fnmatch.fnmatchcase(golden, p) for p in self.except_golden)
@@ -49,17 +52,34 @@ def _conditions(spec: str) -> list[tuple[str, tuple[int, ...]]]:
     return out
 
 
+def _holds(have: tuple[int, ...], op: str, want: tuple[int, ...]) -> bool:
+    """One comparison of two version tuples, the shorter padded with zeros."""
+    n = max(len(have), len(want))
+    a, b = have + (0,) * (n - len(have)), want + (0,) * (n - len(want))
+    return {">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b, ">": a > b, "<": a < b}[op]
+
+
 def version_in(version: str, spec: str) -> bool:
     """Whether `version` satisfies every comparison in `spec` (e.g. '>=2.13,<2.14'; '*' = any)."""
     if spec.strip() in ("", "*"):
         return True
     have = _version_tuple(version)
-    for op, want in _conditions(spec):
-        n = max(len(have), len(want))
-        a, b = have + (0,) * (n - len(have)), want + (0,) * (n - len(want))
-        if not {">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b, ">": a > b, "<": a < b}[op]:
-            return False
-    return True
+    return all(_holds(have, op, want) for op, want in _conditions(spec))
+
+
+#: For each upper-bound comparison, the comparison a version newer than that bound satisfies.
+_ABOVE = {"<": ">=", "<=": ">", "==": ">"}
+
+
+def version_beyond(version: str, spec: str) -> bool:
+    """Whether `version` is newer than every version `spec` admits ('2.14.1' beyond '>=2.13,<2.14'):
+    a release the entry was never checked on, where `run` carries the deviation forward only if it
+    reproduces as recorded in the pinned baseline. False for specs without an upper bound."""
+    if spec.strip() in ("", "*") or version_in(version, spec):
+        return False
+    have = _version_tuple(version)
+    uppers = [(op, want) for op, want in _conditions(spec) if op in _ABOVE]
+    return bool(uppers) and all(_holds(have, _ABOVE[op], want) for op, want in uppers)
 
 
 def _patterns(value) -> tuple[str, ...]:
@@ -100,9 +120,11 @@ def registry() -> tuple[Deviation, ...]:
     return tuple(entries)
 
 
-def lookup(framework: str, version: str, case_id: str, golden: str, device: str, dtype: str) -> Deviation | None:
-    """The first registered deviation covering this run, if any."""
+def lookup(framework: str, version: str, case_id: str, golden: str, device: str, dtype: str,
+           beyond: bool = False) -> Deviation | None:
+    """The first registered deviation covering this run, if any; with `beyond`, the first whose
+    versions all lie before `version` (a candidate to carry forward to a newer release)."""
     for dev in registry():
-        if dev.applies(framework, version, case_id, golden, device, dtype):
+        if dev.applies(framework, version, case_id, golden, device, dtype, beyond):
             return dev
     return None

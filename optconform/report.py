@@ -88,6 +88,8 @@ def details(results: Iterable[dict[str, Any]]) -> str:
         if r.get("deviation"):
             d = r["deviation"]
             lines.append(f"    registered {d['kind']} deviation: {d['issue']}")
+            if d.get("carried"):
+                lines.append(f"    {d['carried']}")
             if v == "xpass":
                 lines.append("    it now conforms: remove the entry from optconform/known_deviations/<framework>.toml")
     return "\n".join(lines)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import shutil
 import subprocess
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
@@ -48,7 +50,21 @@ def document(results: Iterable[dict[str, Any]], environments: list[dict[str, Any
 
 
 def write(path: str | Path, doc: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a file atomically: a temporary file in the same folder, then a rename over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)                  # mkstemp's 0600 would hide a report from its readers
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read(path: str | Path) -> dict[str, Any]:

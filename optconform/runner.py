@@ -19,7 +19,7 @@ from optconform.adapters.base import Adapter, AdapterUnavailable, Case
 from optconform.golden.format import Golden
 from optconform.reference import get_rule
 
-from . import compare, deviations, fingerprint, plan
+from . import baseline, carry, compare, deviations, fingerprint, plan
 
 FAILING = ("deviates", "xpass", "error", "unavailable", "no-goldens")
 
@@ -127,16 +127,16 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     result.decay_kind = compare.decay_kind(best) if best_units <= 1.0 else "unknown"
     result.fingerprint = _fingerprint(runs, case, dtype, best, best_units)
     conforms = not failed
-    if failed:   # a registered deviation must cover every failing golden, or the row deviates
-        covering = [_deviation(adapter.name, version, case.id, [name], device, dtype) for name in failed]
-        dev = covering[0] if all(covering) else None
-    else:
-        dev = _deviation(adapter.name, version, case.id, [g.name for g in selected], device, dtype)
+    names = failed or [g.name for g in selected]
+    dev = _covering(adapter.name, version, case.id, names, device, dtype, all_of=bool(failed))
     if dev is not None:
         result.deviation = {"kind": dev.kind, "reason": dev.reason, "issue": dev.issue}
         result.verdict = "xpass" if conforms else "xfail"
     else:
         result.verdict = "conforms" if conforms else "deviates"
+        carried = _covering(adapter.name, version, case.id, names, device, dtype, all_of=bool(failed), beyond=True)
+        if carried is not None:
+            carry.apply(result, carried, baseline.pinned_row(adapter.name, case.id, device, dtype), conforms)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -149,12 +149,13 @@ def _fingerprint(runs, case: Case, dtype: str, best: str, best_units: float) -> 
     return fingerprint.fingerprint(runs, plan.base_rule(case.rule), dtype, case.hp_dtype).compact()
 
 
-def _deviation(framework, version, case_id, goldens, device, dtype):
-    for name in goldens:
-        dev = deviations.lookup(framework, version, case_id, name, device, dtype)
-        if dev is not None:
-            return dev
-    return None
+def _covering(framework, version, case_id, goldens, device, dtype, all_of: bool, beyond: bool = False):
+    """The registered deviation for these goldens: covering every one of them (`all_of`: a deviation
+    must explain each failing golden, or the row deviates) or any one (a conforming row: xpass)."""
+    found = [deviations.lookup(framework, version, case_id, name, device, dtype, beyond) for name in goldens]
+    if all_of:
+        return found[0] if found and all(found) else None
+    return next((dev for dev in found if dev is not None), None)
 
 
 def select_cases(cases: list[Case], pattern: str | None) -> list[Case]:

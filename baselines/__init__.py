@@ -1,0 +1,1 @@
+"""Committed baselines of the pinned lanes (`<lane>.json`); see optconform/baseline.py."""

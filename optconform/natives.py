@@ -1,0 +1,45 @@
+"""The native options each release offers: the keyword parameters of every native optimizer API a
+lane's cases use, read with `inspect.signature` from the installed framework.
+
+A keyword that appears or disappears between two releases is news for `optconform diff` (a new
+`decoupled_weight_decay=` changes what users can ask for; a removed one breaks their code). APIs
+whose signature cannot be read (C-extension ops taking ``*args, **kwargs``) record ``None``.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Iterable
+
+
+def _resolve(dotted: str) -> Any:
+    """The object at a dotted path (longest importable module prefix, then attributes)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"cannot import any prefix of {dotted!r}")
+
+
+def keyword_options(dotted: str) -> list[str] | None:
+    """Sorted names of the parameters the callable at `dotted` takes by keyword (a class: its
+    constructor's, without ``self``); None when the API cannot be resolved or takes only
+    ``*args, **kwargs``."""
+    try:
+        target = _resolve(dotted)
+        signature = inspect.signature(target)
+    except Exception:  # an unresolvable or signature-less native: recorded as unknown, never fatal
+        return None
+    names = [p.name for p in signature.parameters.values()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
+    return sorted(names) if names else None
+
+
+def options(natives: Iterable[str]) -> dict[str, list[str] | None]:
+    """native API -> its keyword options, for every distinct native (sorted by name)."""
+    return {native: keyword_options(native) for native in sorted(set(natives))}
