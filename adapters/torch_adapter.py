@@ -6,6 +6,7 @@ torch 2.4). Sources: torch/optim/*.py of torch 2.13 (shared/notes/semantics.md s
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,12 @@ _WD = {"weight_decay": "weight_decay"}
 STATE_NAMES = {"exp_avg": "m", "exp_avg_sq": "v", "max_exp_avg_sq": "v_max", "momentum_buffer": "momentum",
                "sum": "sum", "square_avg": "v", "grad_avg": "g_avg", "exp_inf": "u", "mu_product": "mu_product"}
 _FUSED = ("SGD", "Adam", "AdamW", "Adagrad")
+FUSED_CPU_SINCE = (2, 4)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """'2.13.0+cpu' -> (2, 13)."""
+    return tuple(int(x) for x in re.findall(r"\d+", version.split("+")[0])[:2])
 
 
 def _configs() -> list[tuple[str, str, str, dict, dict, dict]]:
@@ -88,6 +95,15 @@ class TorchAdapter(Adapter):
 
     def cases(self) -> list[Case]:
         return _cases()
+
+    def unsupported(self, case: Case, device: str) -> str:
+        """Also: `fused=True` on CPU needs torch >= 2.4 (earlier releases raise "fused=True requires
+        ... devices: ['cuda']"; CPU kernels added in torch/optim/optimizer.py
+        `_get_fused_kernel_supported_devices` at v2.4.0)."""
+        reason = super().unsupported(case, device)
+        if not reason and case.kwargs.get("fused") and device == "cpu" and _release(self.version()) < FUSED_CPU_SINCE:
+            reason = f"fused=True runs on CPU only since torch 2.4 (this is {self.version()})"
+        return reason
 
     def _run(self, case: Case, inp: RunInput, device: str, dtype: str) -> NativeRun:
         torch = self.load()

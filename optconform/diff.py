@@ -31,6 +31,8 @@ DRIFT_FACTOR = 2.0
 DRIFT_FLOOR = 0.1
 #: Verdicts under which a registered deviation still shows.
 DEVIATING = ("xfail",)
+#: Verdicts of rows that compared nothing: their matched rule, decay and fingerprint are empty.
+NOT_COMPARED = ("n/a", "error", "unavailable", "not-installed", "no-goldens")
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def _row_changes(key, old: dict[str, Any], new: dict[str, Any]) -> tuple[list[Ch
     """(semantic, news) changes of one row present on both sides."""
     semantic, news = [], []
     make = lambda what, a, b: Change(key[1], key[2], key[3], what, str(a), str(b))  # noqa: E731
-    for name, words in SEMANTIC_FIELDS:
+    compared = old.get("verdict") not in NOT_COMPARED and new.get("verdict") not in NOT_COMPARED
+    for name, words in SEMANTIC_FIELDS if compared else ():
         a, b = old.get(name) or "", new.get(name) or ""
         if a != b:
             semantic.append(make(words, a or "-", b or "-"))

@@ -7,6 +7,7 @@ whose signature cannot be read (C-extension ops taking ``*args, **kwargs``) reco
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from typing import Any, Iterable
@@ -38,6 +39,33 @@ def keyword_options(dotted: str) -> list[str] | None:
     names = [p.name for p in signature.parameters.values()
              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
     return sorted(names) if names else None
+
+
+@functools.cache
+def _signature(dotted: str) -> tuple[frozenset[str], bool] | str:
+    """(keyword parameter names, takes **kwargs) of the native at `dotted`, or why it cannot be used
+    (the API does not exist in this release); signature-less natives accept anything."""
+    try:
+        target = _resolve(dotted)
+    except (ImportError, AttributeError) as exc:
+        return f"{dotted} does not exist in this release ({type(exc).__name__}: {exc})"
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset(), True
+    names = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def unsupported(dotted: str, keywords: Iterable[str]) -> str:
+    """Why the native at `dotted` cannot take `keywords` in the installed release ('' when it can, or
+    when its signature cannot tell: **kwargs or no signature)."""
+    found = _signature(dotted)
+    if isinstance(found, str):
+        return found
+    names, open_ended = found
+    missing = sorted(set(keywords) - names) if not open_ended else []
+    return f"{dotted} has no keyword {', '.join(map(repr, missing))} in this release" if missing else ""
 
 
 def options(natives: Iterable[str]) -> dict[str, list[str] | None]:

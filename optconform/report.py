@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 DTYPE_ORDER = ("float64", "float32", "bfloat16", "float16")
 MARK = {"conforms": "ok", "xfail": "xfail", "xpass": "XPASS", "deviates": "FAIL", "error": "ERROR",
-        "no-goldens": "NO-GOLDENS", "unavailable": "UNAVAILABLE", "not-installed": "not installed"}
+        "no-goldens": "NO-GOLDENS", "n/a": "n/a", "unavailable": "UNAVAILABLE", "not-installed": "not installed"}
 FAILING = ("deviates", "xpass", "error", "unavailable", "no-goldens")
 
 
@@ -100,7 +100,7 @@ def summary(results: Iterable[dict[str, Any]], seconds: float | None = None) -> 
     counts = Counter(r["verdict"] for r in results)
     failing = sum(counts[v] for v in FAILING)
     parts = [f"{counts[v]} {MARK.get(v, v)}" for v in
-             ("conforms", "xfail", "deviates", "xpass", "error", "no-goldens", "unavailable", "not-installed")
+             ("conforms", "xfail", "deviates", "xpass", "error", "no-goldens", "unavailable", "not-installed", "n/a")
              if counts[v]]
     runs = sum(int(r.get("goldens_run") or 0) for r in results)
     text = f"{len(results)} rows ({runs} golden runs): " + ", ".join(parts)

@@ -1,6 +1,7 @@
 """Run native cases against the golden corpus and classify each (case, device, dtype) row.
 
 Verdicts: `conforms` (every golden within tolerance), `deviates` (an unexpected nonconformance),
+`n/a` (the installed release lacks the native API or a keyword the case passes: not an error),
 `xfail` (a registered known deviation that still deviates), `xpass` (a registered deviation that now
 conforms: remove the entry), `error` (the adapter raised), `unavailable` (the framework does not
 import), `no-goldens` (the case cannot express any golden scenario — a gap, reported, never a pass).
@@ -91,6 +92,10 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
                         variant=case.variant, native=case.native, device=device,
                         device_name=adapter.device_name(device), dtype=dtype, claimed_rule=case.rule,
                         documented_rule=getattr(case, "documented_rule", ""))
+    unsupported = adapter.unsupported(case, device)
+    if unsupported:
+        result.verdict, result.error = "n/a", unsupported
+        return result
     selected = plan.goldens_for(case, adapter.supports_eta, goldens)
     if not selected:
         result.verdict, result.error = "no-goldens", "the case can express none of its rule's golden scenarios"

@@ -90,3 +90,20 @@ def test_failed_in_baseline_per_golden(pinned):
     assert not carry.failed_in_baseline(pinned, "adamw__nonexistent")
     assert not carry.failed_in_baseline(dict(pinned, verdict="conforms"), failing)
     assert not carry.failed_in_baseline(None, failing)
+
+
+def test_missing_native_keyword_is_na_not_error(fake):
+    """A release whose native lacks a keyword the case passes gives verdict n/a (not failing)."""
+    from dataclasses import replace
+
+    from optconform import natives
+    case = fake.case("AdamW(x)", "adamw", {"lr": "lr", "weight_decay": "dotted"}, kwargs={"decoupled": True})
+    adapter = fake.Adapter([case])
+    present = replace(case, native="optconform.natives.keyword_options")  # takes `dotted`, not `decoupled`
+    assert natives.unsupported(present.native, ["dotted"]) == ""
+    row = runner.run_case(adapter, present, "cpu", "float64", "1.2.3")
+    assert row.verdict == "n/a" and row.ok
+    assert row.error == "optconform.natives.keyword_options has no keyword 'decoupled' in this release"
+    gone = replace(case, native="optconform.no_such_module.Optimizer")
+    row = runner.run_case(adapter, gone, "cpu", "float64", "1.2.3")
+    assert row.verdict == "n/a" and "does not exist in this release" in row.error
