@@ -203,6 +203,42 @@ def _cmd_baseline(args) -> int:
     return 0
 
 
+def _cmd_history(args) -> int:
+    from pathlib import Path
+
+    from optconform.history import environments, tables
+    if args.from_json:
+        (history,) = [_read_history(args.from_json)]
+    else:
+        releases = environments.select(args.framework, _split(args.releases))
+        environments.source_root()
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        records = []
+        for i, release in enumerate(releases, 1):
+            print(f"[{i}/{len(releases)}] {release.framework} {release.label}", file=sys.stderr, flush=True)
+            records.append(environments.run(release, Path(args.env_dir).expanduser(), out, args.keep_envs,
+                                            lambda msg: print(msg, file=sys.stderr, flush=True)))
+        history = tables.document(args.framework, records)
+    paths = tables.write(history, args.out)
+    print(f"wrote {' and '.join(paths)}")
+    failed = [r["release"] for r in history["releases"] if r["doc"] is None]
+    if failed:
+        print(f"optconform history: no run for {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _read_history(path: str) -> dict:
+    from optconform.history import tables
+    try:
+        doc = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot read history JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != tables.SCHEMA:
+        raise UsageError(f"{path}: not an optconform history file")
+    return doc
+
+
 def _load_factory(spec: str):
     """MODULE:FUNC -> the callable (the current directory is importable, as for `python -m`)."""
     import importlib
@@ -407,6 +443,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", help="a results JSON from optconform run --json")
     p.add_argument("out", help="the baseline to write, e.g. baselines/torch.json")
     p.set_defaults(func=_cmd_baseline)
+    p = sub.add_parser("history", help="install each release of a framework (optconform/history/releases.toml) "
+                       "in a throwaway environment, run the matrix on CPU in float64 and float32, and write "
+                       "<out>/<framework>.md (cases x releases, what changed) and .json; exit 1 if a release "
+                       "did not run")
+    p.add_argument("--framework", default="torch", help="torch, jax or tensorflow (default torch)")
+    p.add_argument("--releases", help="comma-separated release labels (default: every listed one)")
+    p.add_argument("--out", default="docs/history", help="output folder (default docs/history)")
+    p.add_argument("--env-dir", default="~/.cache/optconform/history", help="where the environments live")
+    p.add_argument("--keep-envs", action="store_true", help="keep each environment after its run (reused "
+                   "while its requirements are unchanged)")
+    p.add_argument("--from-json", help="no runs: regenerate the markdown from a history JSON written before")
+    p.set_defaults(func=_cmd_history)
     p = sub.add_parser("bench", help="time native optimizer steps against the same-run memory roofline")
     p.add_argument("--framework", help="comma-separated frameworks with a benchmark stepper (default: every installed one)")
     p.add_argument("--rule", help="comma-separated rules (default adamw; also sgd_momentum, adam, adagrad, lamb, ...)")

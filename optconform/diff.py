@@ -233,11 +233,12 @@ def _short(issue: str) -> str:
     return f"{parts[-3]}#{parts[-1]}" if len(parts) >= 4 and parts[-2] in ("issues", "pull") else issue
 
 
-def markdown(diff: Diff) -> str:
-    """The diff as markdown: verdict line first, then each non-empty section."""
+def markdown(diff: Diff, level: int = 2) -> str:
+    """The diff as markdown: verdict line first, then each non-empty section; `level` is the markdown
+    heading level of the title (sections one below)."""
     head = "**Semantic change.**" if diff.changed else "**No semantic change.**"
     present = [_short(d.issue) for d in diff.deviations if d.status == "still present"]
-    lines = ["## optconform diff: " + _versions_line(diff), "",
+    lines = ["#" * level + " optconform diff: " + _versions_line(diff), "",
              f"{head} {diff.compared} rows compared; {len(diff.semantic)} semantic change(s)"
              + (f"; {', '.join(present)} still present" if present else "") + "."]
     sections = (("Semantic changes", _table(diff.semantic)),
@@ -247,5 +248,5 @@ def markdown(diff: Diff) -> str:
                  _table(diff.drift)))
     for title, body in sections:
         if body and not (body[0].startswith("| ") and len(body) == 2):
-            lines += ["", f"### {title}", "", *body]
+            lines += ["", "#" * (level + 1) + f" {title}", "", *body]
     return "\n".join(lines) + "\n"

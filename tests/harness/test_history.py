@@ -1,0 +1,78 @@
+"""optconform history: release table parsing, the cases x releases table and "what changed" from two
+recorded runs (here: the committed torch baseline and an edited copy), usage errors up front."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from optconform import baseline
+from optconform.cli import main
+from optconform.history import environments, tables
+
+
+def _record(label, doc):
+    return {"release": label, "requirements": [f"torch=={label}"], "started": "2026-11-30T12:00:00+00:00",
+            "seconds": 1.0, "exit_code": 0, "error": "", "doc": doc}
+
+
+@pytest.fixture
+def history():
+    old = copy.deepcopy(baseline.packaged("torch"))
+    for row in old["results"]:
+        if row["case"].startswith("torch-Adam(decoupled_weight_decay)"):
+            row.update(verdict="n/a", matched_rule="", decay_kind="", fingerprint="",
+                       error="torch.optim.Adam has no keyword 'decoupled_weight_decay' in this release")
+        if row["case"] == "torch-AdamW[forloop]":
+            row.update(matched_rule="adam_l2", decay_kind="coupled (L2)", verdict="deviates")
+    old["environments"][0]["version"] = "2.0.1"
+    new = copy.deepcopy(baseline.packaged("torch"))
+    return tables.document("torch", [_record("2.0.1", old), _record("2.13.0", new),
+                                     {**_record("2.14.1", None), "exit_code": None, "error": "environment failed"}])
+
+
+def test_every_framework_lists_its_releases_oldest_first():
+    for framework, first in (("torch", "2.0.1"), ("jax", "optax 0.1.4"), ("tensorflow", "keras 3.0.5")):
+        releases = environments.known(framework)
+        assert releases[0].label == first and len(releases) >= 6
+        assert all(r.requirements for r in releases)
+    assert dict(environments.known("tensorflow")[0].env)["KERAS_BACKEND"] == "tensorflow"
+
+
+def test_table_cells_and_na(history):
+    text = tables.markdown(history)
+    assert "| case | 2.0.1 | 2.13.0 | 2.14.1 |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `torch-AdamW[forloop]`"))
+    assert row.split(" | ")[1:3] == ["adam_l2 · coupled (L2) · FAIL/FAIL", "adamw · decoupled x lr · ok/ok"]
+    na = next(line for line in text.splitlines() if line.startswith("| `torch-Adam(decoupled_weight_decay)[fused]`"))
+    assert na.split(" | ")[1] == "n/a/n/a"
+    assert "2.14.1: no run (environment failed)" in text
+
+
+def test_what_changed_comes_from_the_diff_of_two_runs(history):
+    text = tables.markdown(history)
+    section = text.split("## What changed", 1)[1]
+    assert "### 2.0.1 → 2.13.0" in section and "**Semantic change.**" in section
+    assert "| `torch-AdamW[forloop]` | cpu | float64 | matched rule | adam_l2 | adamw |" in section
+    assert "| `torch-Adam(decoupled_weight_decay)[fused]` | cpu | float32 | verdict | n/a | conforms |" in section
+    assert "2.13.0 → 2.14.1" not in section           # no run, nothing claimed
+
+
+def test_from_json_regenerates_the_same_tables(history, tmp_path, capsys):
+    json_path, md_path = tables.write(history, tmp_path)
+    first = (tmp_path / "torch.md").read_text()
+    assert main(["history", "--from-json", json_path, "--out", str(tmp_path / "again")]) == 1   # 2.14.1 did not run
+    assert (tmp_path / "again" / "torch.md").read_text() == first
+    assert json.loads((tmp_path / "again" / "torch.json").read_text())["releases"][0]["started"] == "2026-11-30T12:00:00+00:00"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--framework", "mxnet"], "no releases listed for 'mxnet'"),
+    (["--framework", "torch", "--releases", "1.0"], "unknown torch release(s) 1.0"),
+], ids=["framework-without-releases", "unknown-release"])
+def test_usage_errors_before_any_work(tmp_path, capsys, argv, message):
+    assert main(["history", *argv, "--out", str(tmp_path / "h"), "--env-dir", str(tmp_path / "envs")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "envs").exists()
