@@ -18,6 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 
 import optconform
+from optconform.fsio import atomic_write
 
 SCHEMA = "optconform-results"
 SCHEMA_VERSION = 1
@@ -48,7 +49,7 @@ def document(results: Iterable[dict[str, Any]], environments: list[dict[str, Any
 
 
 def write(path: str | Path, doc: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    atomic_write(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
 
 
 def read(path: str | Path) -> dict[str, Any]:
@@ -64,6 +65,8 @@ def read(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: schema_version {doc.get('schema_version')!r}; this optconform reads {SCHEMA_VERSION}")
     if not isinstance(doc.get("results"), list):
         raise ValueError(f"{path}: 'results' is not a list")
+    from optconform.validate import results_rows
+    results_rows(str(path), doc["results"], doc.get("environments", []))
     return doc
 
 
