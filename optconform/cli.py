@@ -421,22 +421,57 @@ def _cmd_bench(args) -> int:
     return 1 if any(r["gate"] not in bench.TIMED_VERDICTS or r["error"] for r in doc["rows"]) else 0
 
 
+EXIT_CODES = """exit codes:
+  0  everything conforms or is a registered deviation (check: the optimizer conforms)
+  1  an unexpected nonconformance, an error row, a registered deviation that now conforms (XPASS),
+     a check that does not conform
+  2  a usage error, reported on one line before any work: unknown name, mistyped or out-of-range value,
+     unwritable output path, missing device or framework, factory that cannot be imported or called,
+     tampered or incomplete golden corpus"""
+
+SYNTAX = """rules: a preset name (see `optconform rules`) or a derived rule preset[knob=value,...],
+  e.g. --rule 'adamw[decay_order=after]' (knobs and values: `optconform rules --json`).
+hyper-parameters: --hp NAME=VALUE, repeatable, one name per flag; VALUE is JSON: --hp eps=1e-6
+  --hp nesterov=true --hp 'weight_decay_exclude=["LayerNorm", "bias"]' --hp clip_value=null.
+  NAME is a canonical name of the rule (beta1, beta2, eps, weight_decay, momentum, ...); lr and eta
+  are each scenario's schedule and cannot be overridden. Types and ranges: spec/hyperparameters.toml."""
+
+
+def _formatter(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optconform", description="Conformance of optimizer update rules "
-                                     "across frameworks, against a float64 reference.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("rules", help="list the spec's rules (presets) with knobs and defaults")
+                                     "across frameworks, against a float64 reference.",
+                                     epilog=f"{EXIT_CODES}\n\n{SYNTAX}", formatter_class=_formatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="rules | golden | run | check | fingerprint | report | bench "
+                                     "(optconform COMMAND --help)")
+    _add_parsers(sub)
+    return parser
+
+
+def _add_parsers(sub) -> None:
+    """One sub-parser per command, each with the exit codes (and the --hp / rule syntax) in its help."""
+    def add(name, helptext, syntax=False):
+        return sub.add_parser(name, help=helptext, description=helptext, formatter_class=_formatter,
+                              epilog=EXIT_CODES + (f"\n\n{SYNTAX}" if syntax else ""))
+    p = add("rules", "list the spec's rules (presets) with knobs and defaults")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_rules)
-    p = sub.add_parser("golden", help="regenerate, check or audit the golden corpus")
+    p = add("golden", "regenerate, check or audit the golden corpus")
     p.add_argument("--regenerate", action="store_true", help="rewrite every golden file (deterministic)")
     p.add_argument("--check", action="store_true", help="verify the manifest and recompute every case")
     p.add_argument("--audit", action="store_true", help="observability and float32-sanity tables")
     p.set_defaults(func=_cmd_golden)
-    p = sub.add_parser("run", help="run the conformance matrix")
-    p.add_argument("--framework", help="comma-separated adapters (default: all; missing ones are listed)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or all (default cpu)")
-    p.add_argument("--dtype", help="comma-separated dtypes (default: every dtype each case supports)")
+    p = add("run", "run the conformance matrix")
+    p.add_argument("--framework", help="comma-separated adapters, each at most once (default: all; missing "
+                   "ones are listed)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or all (default cpu); cuda without a visible "
+                   "GPU is a usage error")
+    p.add_argument("--dtype", help="comma-separated dtypes: float64, float32, bfloat16, float16 (default: every "
+                   "dtype each case supports)")
     p.add_argument("-k", help="only cases whose id contains this text (or matches this glob)")
     p.add_argument("--json", help="write the results JSON here")
     p.add_argument("--html", help="write a self-contained HTML report here")
@@ -444,24 +479,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
     for name, helptext, dtype in (("check", "check a user's optimizer factory against a rule (exit 0 conforms, 1 not)", "float32"),
                                   ("fingerprint", "infer the knob vector of a user's optimizer factory", "float64")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--framework", default="torch", help="adapter that runs the factory (default torch)")
-        p.add_argument("--factory", required=True, help="MODULE:FUNC; torch: FUNC(params, **hp) -> optimizer")
-        p.add_argument("--rule", default="adamw", help="rule to check against / whose probes to use (default adamw)")
-        p.add_argument("--hp", action="append", metavar="NAME=VALUE", help="canonical hyper-parameter override")
+        p = add(name, helptext, syntax=True)
+        p.add_argument("--framework", default="torch", help="adapter that runs the factory (default torch; "
+                       "it must be installed)")
+        p.add_argument("--factory", required=True, help="MODULE:FUNC (the current folder is importable); torch: "
+                       "FUNC(params, **hp) -> optimizer, optax/Keras: FUNC(**hp); hp by canonical name")
+        p.add_argument("--rule", default="adamw", help="rule to check against / whose probes to use, a preset or "
+                       "preset[knob=value,...] (default adamw)")
+        p.add_argument("--hp", action="append", metavar="NAME=VALUE", help="canonical hyper-parameter override "
+                       "for the optimizer and the reference alike; repeatable; VALUE is JSON (see below)")
         p.add_argument("--dtype", default=dtype, help=f"dtype of the run (default {dtype})")
-        p.add_argument("--device", default="cpu")
-        p.add_argument("--json", help="write the report as JSON here")
+        p.add_argument("--device", default="cpu", help="device the framework runs on: cpu or cuda (default cpu)")
+        p.add_argument("--json", help="write the report as JSON here (checked writable before the run)")
         if name == "check":
             p.add_argument("--repro", default="optconform_repro.py",
                            help="where to write a framework-native repro script on failure")
         p.set_defaults(func=_cmd_check if name == "check" else _cmd_fingerprint)
-    p = sub.add_parser("report", help="merge results JSON files from several environments")
-    p.add_argument("files", nargs="+")
+    p = add("report", "merge results JSON files from several environments")
+    p.add_argument("files", nargs="+", metavar="RESULTS.json", help="results files written by `run --json`, "
+                   "each once; a row present in two files is an error")
     p.add_argument("--json", help="write the merged results JSON here")
     p.add_argument("--html", help="write a self-contained HTML report here")
     p.set_defaults(func=_cmd_report)
-    p = sub.add_parser("bench", help="time native optimizer steps against the same-run memory roofline")
+    p = add("bench", "time native optimizer steps against the same-run memory roofline")
     p.add_argument("--framework", help="comma-separated frameworks with a benchmark stepper (default: every installed one)")
     p.add_argument("--rule", help="comma-separated rules (default adamw; also sgd_momentum, adam, adagrad, lamb, ...)")
     p.add_argument("--variant", help="comma-separated implementation variants (torch: forloop, foreach, fused, "
@@ -473,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "default both)")
     p.add_argument("--repeats", type=int, default=25, help="timed samples per configuration (default 25)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps after the first (default 5)")
-    p.add_argument("--threads", type=int, help="CPU threads, pinned to the first N allowed CPUs (default all)")
+    p.add_argument("--threads", type=int, help="CPU threads, 1..N allowed CPUs, pinned to the first N (default all)")
     p.add_argument("--no-overhead", action="store_true", help="skip the harness-vs-bare-loop measurement")
     p.add_argument("--time-deviating", action="store_true", help="also time configurations that fail their "
                    "conformance gate (marked; the exit status stays 1)")
@@ -481,7 +521,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write a PNG of step time vs parameters with the roofline here")
     p.add_argument("--quiet", action="store_true", help="no per-configuration progress on stderr")
     p.set_defaults(func=_cmd_bench)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
