@@ -290,10 +290,14 @@ def _check_report(args, dtype: str):
     hp = validate.hp_overrides(get_rule(args.rule), _parse_hp(args.hp))    # ValueError: exit 2
     _check_outputs(args, "json", "repro")
     _verify_corpus()
+    adapter = registry.load_adapter(args.framework)
     try:
-        registry.load_adapter(args.framework).load()
+        adapter.load()
     except AdapterUnavailable as exc:
         raise UsageError(f"--framework {args.framework}: not installed here ({exc})") from None
+    if args.device not in adapter.devices():
+        raise UsageError(f"device {args.device!r} is not available to {args.framework} here (available: "
+                         f"{', '.join(adapter.devices())})")
     factory = _load_factory(args.factory)
     return check(factory, args.rule, args.framework, dtype=dtype, device=args.device,
                  repro=getattr(args, "repro", None), **hp)

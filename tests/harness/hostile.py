@@ -26,6 +26,7 @@ class Row:
     code: int
     fragment: str
     setup: Callable | None = None     # setup(tmp: Path, monkeypatch) before the command runs
+    after: Callable | None = None     # after(tmp: Path): further assertions on what the command wrote
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -52,6 +53,8 @@ def check_row(row: Row, tmp_path: Path, monkeypatch, capsys) -> None:
     if row.code == 2 and "usage:" not in err:
         lines = [line for line in err.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith(f"optconform {argv[0]}: error: "), err
+    if row.after is not None:
+        row.after(tmp_path)
 
 
 # --- golden corpus tampering (on a copy; the packaged corpus is never touched) ----------------------

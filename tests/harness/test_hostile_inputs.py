@@ -187,7 +187,8 @@ ROWS = [
         "--framework torch: not installed here", _torch_missing),
     Row("check-unknown-framework", ("check", "--framework", "nosuch", "--factory", "m:f"), 2, "unknown framework 'nosuch'"),
     Row("run-broken-entry-point", ("run", "--framework", "broken", "--quiet", "--json", "{tmp}/out.json"), 1,
-        "adapter 'broken' failed: ModuleNotFoundError", _broken_entry_point),
+        "adapter 'broken' failed: ModuleNotFoundError", _broken_entry_point,
+        lambda tmp: _saved_error_row(tmp)),
     Row("run-framework-twice", ("run", "--framework", "torch,torch"), 2, "--framework: 'torch' is given more than once"),
     Row("run-dtype-twice", ("run", "--dtype", "float32,float32"), 2, "--dtype: 'float32' is given more than once"),
     Row("run-device-tpu", ("run", "--device", "tpu"), 2, "unknown device 'tpu'"),
@@ -247,12 +248,25 @@ def test_hostile_cli_input(row, tmp_path, monkeypatch, capsys):
     check_row(row, tmp_path, monkeypatch, capsys)
 
 
-def test_broken_entry_point_keeps_its_error_row(tmp_path, monkeypatch, capsys):
+def _saved_error_row(tmp) -> None:
     """The broken plug-in's failure is saved as an error row in --json, not lost with the run."""
-    row = next(r for r in ROWS if r.id == "run-broken-entry-point")
-    check_row(row, tmp_path, monkeypatch, capsys)
-    doc = results.read(tmp_path / "out.json")
+    doc = results.read(tmp / "out.json")
     assert [(r["framework"], r["verdict"]) for r in doc["results"]] == [("broken", "error")]
+
+
+def test_system_exit_in_a_case_is_an_error_row(fake):
+    """SystemExit (any BaseException but KeyboardInterrupt) inside a case: an error row, the run goes on."""
+    from optconform import runner
+
+    class Exiting(fake.Adapter):
+        def _run(self, case, inp, device, dtype):
+            if case.name == "AdamW(exits)":
+                raise SystemExit(3)
+            return super()._run(case, inp, device, dtype)
+    cases = [fake.case("AdamW(exits)", "adamw", fake.ADAMW_HP), fake.case("AdamW", "adamw", fake.ADAMW_HP)]
+    rows = runner.run_adapter(Exiting(cases), dtypes=["float64"])
+    assert [(r.name, r.verdict) for r in rows] == [("AdamW(exits)", "error"), ("AdamW", "conforms")]
+    assert rows[0].error == "SystemExit: 3"
 
 
 # --- the Python API: optconform.check and the reference -----------------------------------------------
