@@ -219,6 +219,10 @@ ROWS = [
     Row("report-environments-not-list", ("report", "{tmp}/r.json"), 2, "'environments' must be a list",
         _results_file(environments="torch")),
     Row("report-not-json", ("report", "{tmp}/plain.txt"), 2, "cannot read results JSON", _a_file),
+    Row("report-html-javascript-issue-link", ("report", "{tmp}/r.json", "--html", "{tmp}/r.html"), 0, "1 xfail",
+        _results_file(lambda rows: [{**r, "verdict": "xfail", "deviation": {
+            "kind": "precision", "reason": "r", "issue": "javascript:alert(1)"}} for r in rows]),
+        lambda tmp: _no_script_link(tmp / "r.html")),
     # bench: numbers
     Row("bench-sizes-inf", ("bench", "--sizes", "inf"), 2, "--sizes: 'inf' must be a finite number >= 1"),
     Row("bench-sizes-nan", ("bench", "--sizes", "nan"), 2, "--sizes: 'nan' must be a finite number >= 1"),
@@ -246,6 +250,11 @@ def test_rows_have_unique_ids():
 def test_hostile_cli_input(row, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("OPTCONFORM_REQUIRE", raising=False)
     check_row(row, tmp_path, monkeypatch, capsys)
+
+
+def _no_script_link(path) -> None:
+    page = path.read_text(encoding="utf-8")
+    assert "href='javascript:" not in page and "javascript:alert(1)</code> (not an https link)" in page
 
 
 def _saved_error_row(tmp) -> None:
