@@ -19,11 +19,16 @@ import numpy as np
 from optconform.reference import get_rule, rules, trajectory
 from optconform.tolerance import error_units, tolerance
 
+from optconform.fsio import atomic_write
+
+from . import digest as digest_module
+from . import integrity
 from .format import FORMAT_VERSION, Golden, GoldenFormatError, read_golden, write_golden
+from .integrity import GoldenIntegrityError
 from .scenarios import Scenario, all_scenarios
 
 GENERATOR_VERSION = "1"
-MANIFEST = "manifest.json"
+MANIFEST = integrity.MANIFEST
 
 #: Extra hyper-parameter sets per rule, run on VARIANT_SCENARIOS (the default set runs on every
 #: applicable scenario).
@@ -129,8 +134,14 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _is_packaged(directory: Path | None) -> bool:
+    return directory is None
+
+
 def regenerate(directory: Path | None = None) -> list[Path]:
-    """Write every golden file and the manifest; deterministic (byte-identical on rerun)."""
+    """Write every golden file and the manifest, atomically; deterministic (byte-identical on rerun).
+    Regenerating the packaged corpus also rewrites the pinned manifest digest (golden/digest.py)."""
+    packaged = _is_packaged(directory)
     directory = Path(directory or corpus_dir())
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob("*.npz"):
@@ -146,28 +157,63 @@ def regenerate(directory: Path | None = None) -> list[Path]:
                         "steps": spec.scenario.steps})
     manifest = {"format_version": FORMAT_VERSION, "generator_version": GENERATOR_VERSION,
                 "numpy_version": np.__version__, "files": entries}
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    atomic_write(directory / MANIFEST, text)
+    if packaged:
+        _write_digest(integrity.sha256(text.encode("utf-8")))
     return written
 
 
+def _write_digest(digest: str) -> None:
+    """Pin the packaged manifest's SHA-256 in golden/digest.py (read on every corpus read)."""
+    path = Path(str(resources.files("optconform.golden"))) / "digest.py"
+    atomic_write(path, f'"""SHA-256 of golden/corpus/{MANIFEST}, written by `optconform golden --regenerate`; every read of the\n'
+                       'packaged corpus checks the manifest against it (golden/integrity.py)."""\n'
+                       f'MANIFEST_SHA256 = "{digest}"\n')
+    digest_module.MANIFEST_SHA256 = digest
+
+
+def _pinned(packaged: bool) -> str | None:
+    return digest_module.MANIFEST_SHA256 if packaged else None
+
+
 def load_manifest(directory: Path | None = None) -> dict:
+    """The manifest, schema-validated (and, for the packaged corpus, checked against the pinned digest);
+    raises GoldenFormatError / GoldenIntegrityError naming the problem."""
+    packaged = _is_packaged(directory)
     directory = Path(directory or corpus_dir())
     path = directory / MANIFEST
     if not path.is_file():
         raise GoldenFormatError(f"{path}: manifest is missing; run `optconform golden --regenerate`")
+    raw = path.read_bytes()
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        manifest["files"]
-    except (ValueError, KeyError, TypeError) as exc:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
         raise GoldenFormatError(f"{path}: manifest is corrupt ({exc})") from exc
+    integrity.validate_manifest(manifest, str(path))
+    integrity.check_digest(raw, _pinned(packaged), str(path))
     return manifest
 
 
 def iter_goldens(directory: Path | None = None) -> Iterator[Golden]:
-    """Every golden case listed in the manifest (raises GoldenFormatError on the first bad file)."""
+    """Every golden case listed in the manifest, each verified on read (golden/integrity.py): manifest
+    schema and pinned digest, no missing or unlisted file, every SHA-256, entry vs config. Raises
+    GoldenIntegrityError / GoldenFormatError on the first problem."""
+    packaged = _is_packaged(directory)
     directory = Path(directory or corpus_dir())
-    for entry in load_manifest(directory)["files"]:
-        yield read_golden(directory / entry["file"])
+    manifest = load_manifest(None if packaged else directory)
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise GoldenIntegrityError(f"{MANIFEST}: format_version {manifest['format_version']!r}, this reader "
+                                   f"understands {FORMAT_VERSION}")
+    problems = integrity.file_problems(directory, manifest["files"])
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise GoldenIntegrityError(f"{problems[0]}{more}; run `optconform golden --check`")
+    for entry in manifest["files"]:
+        data = integrity.verified_bytes(directory, entry)
+        golden = read_golden(directory / entry["file"], data)
+        integrity.check_entry_matches(entry, golden.config)
+        yield golden
 
 
 def check(directory: Path | None = None) -> tuple[list[str], int]:
@@ -177,9 +223,10 @@ def check(directory: Path | None = None) -> tuple[list[str], int]:
     Recomputed trajectories must agree within the float64 tolerance model (not bit-exactly, so a
     check on another NumPy build or CPU passes when the maths is the same).
     """
+    packaged = _is_packaged(directory)
     directory = Path(directory or corpus_dir())
     try:
-        manifest = load_manifest(directory)
+        manifest = load_manifest(None if packaged else directory)
     except GoldenFormatError as exc:
         return [str(exc)], 0
     problems: list[str] = []
@@ -196,15 +243,9 @@ def check(directory: Path | None = None) -> tuple[list[str], int]:
         problems.append(f"{stale}: listed in the manifest but no longer generated by this version (regenerate)")
     checked = 0
     for entry in manifest["files"]:
-        path = directory / entry["file"]
-        if not path.is_file():
-            problems.append(f"{entry['file']}: file is missing")
-            continue
-        if _sha256(path) != entry.get("sha256"):
-            problems.append(f"{entry['file']}: SHA-256 differs from the manifest (modified or truncated)")
-            continue
         try:
-            golden = read_golden(path)
+            golden = read_golden(directory / entry["file"], integrity.verified_bytes(directory, entry))
+            integrity.check_entry_matches(entry, golden.config)
         except GoldenFormatError as exc:
             problems.append(str(exc))
             continue

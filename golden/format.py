@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from optconform.fsio import atomic_write
+
 FORMAT_VERSION = 1
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -83,22 +85,24 @@ def write_golden(path: Path, config: Mapping[str, Any], arrays: Mapping[str, np.
     """Write config.json + arrays (member `<key>.npy`) to `path`, byte-for-byte deterministic."""
     members = {"config.json": json.dumps(_json_safe(config), indent=1, sort_keys=True).encode("utf-8")}
     members.update({f"{key}.npy": _npy_bytes(arr) for key, arr in sorted(arrays.items())})
-    with zipfile.ZipFile(path, "w") as zf:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
         for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, data, compresslevel=9)
+    atomic_write(path, buf.getvalue())          # never a half-written golden
 
 
-def read_golden(path: Path) -> Golden:
-    """Read and validate one golden file."""
+def read_golden(path: Path, data: bytes | None = None) -> Golden:
+    """Read and validate one golden file (`data`: its bytes, already read and verified by the caller)."""
     path = Path(path)
     where = path.name
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise GoldenFormatError(f"{where}: file is missing")
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(io.BytesIO(data) if data is not None else path) as zf:
             names = set(zf.namelist())
             if "config.json" not in names:
                 raise GoldenFormatError(f"{where}: no config.json member (not a golden file?)")

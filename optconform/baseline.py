@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import results
+from .fsio import atomic_write
 
 #: Row fields a baseline drops: plotting data and wall times (not part of what a release does).
 DROPPED = ("trace", "seconds")
@@ -55,7 +56,7 @@ def dumps(doc: dict[str, Any]) -> str:
 
 def write(path: str | Path, doc: dict[str, Any]) -> None:
     """Write the baseline of a results document (atomically)."""
-    results.write_text(path, dumps(strip(doc)))
+    atomic_write(path, dumps(strip(doc)))
 
 
 @functools.cache

@@ -50,6 +50,7 @@ import numpy as np
 from optconform.adapters.base import Adapter, Case
 
 from . import bench_layouts
+from .fsio import atomic_write
 
 #: rules in the order the benchmark runs them by default
 DEFAULT_RULES = ("adamw", "sgd_momentum", "adam", "adagrad", "lamb")
@@ -660,8 +661,7 @@ def write_json(doc: dict[str, Any], path: str) -> None:
         if isinstance(v, float) and not math.isfinite(v):
             return None
         return v
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1, default=lambda o: clean(o) if isinstance(o, float) else str(o))
+    atomic_write(path, json.dumps(doc, indent=1, default=lambda o: clean(o) if isinstance(o, float) else str(o)))
 
 
 def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from optconform.golden.format import Golden
 from optconform.reference import get_rule
 from optconform.tolerance import TINY
 
-from . import compare, plan
+from . import compare, plan, validate
+from .fsio import atomic_write
 from .fingerprint import Fingerprint, explain_difference, fingerprint
 from .repro import repro_script
 
@@ -113,19 +114,25 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
     hp: canonical hyper-parameters that override the scenarios' values (for the optimizer and the
     reference alike), e.g. eps=1e-6 for an optimizer whose eps cannot be passed.
     repro: where to write a framework-native repro script when it does not conform (default: none).
-    Raises ValueError for an unknown rule, hyper-parameter, framework or dtype.
+    Raises ValueError, before any work, for an unknown rule, framework, dtype or device, a
+    hyper-parameter that is unknown, mistyped or out of range (spec/hyperparameters.toml), a factory
+    whose signature the adapter cannot call, or a repro path that cannot be written; AdapterUnavailable
+    when the framework does not import.
     """
     rule_obj = get_rule(rule)
-    unknown = sorted(set(hp) - set(rule_obj.defaults))
-    if unknown:
-        raise ValueError(f"unknown hyper-parameter(s) {', '.join(unknown)} for rule {rule!r}; "
-                         f"valid: {', '.join(sorted(rule_obj.defaults))}")
+    hp = validate.hp_overrides(rule_obj, hp)
     if dtype not in TINY:
         raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(TINY)}")
+    if repro is not None:
+        validate.output_path(repro, "repro")
     adapter = registry.load_adapter(framework)
     if not adapter.factory_style:
         raise ValueError(f"the {framework} adapter does not support user factories")
     adapter.load()
+    if device not in adapter.devices():
+        raise ValueError(f"device {device!r} is not available to {framework} here (available: "
+                         f"{', '.join(adapter.devices())})")
+    validate.factory_signature(factory, adapter.factory_style, rule_obj)
     case = factory_case(factory, rule, framework, adapter.factory_style, dtype)
     report = CheckReport(factory=case.name, rule=rule_obj.name, framework=framework, version=adapter.version(),
                          device=device, dtype=dtype)
@@ -143,7 +150,9 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
         report.scenarios.append(golden.name)
         try:
             native = adapter.run(case, inp, device, dtype).params
-        except Exception as exc:  # the user's optimizer raised: a finding, reported, not a crash
+        except BaseException as exc:  # the user's optimizer raised (even SystemExit): a finding, not a crash
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             report.error = report.error or f"{golden.name}: {type(exc).__name__}: {exc}"
             report.failed.append(golden.name)
             return
@@ -187,8 +196,8 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
     if not report.conforms and repro is not None and report.first is not None and framework == "torch":
         golden = next(g for g in [*goldens, *variants] if g.name == report.first.golden)
         path = Path(repro)
-        path.write_text(repro_script(case, golden, report.first, compare.reference_hp(rule_obj.name, golden, hp), rule_obj.name),
-                        encoding="utf-8")
+        atomic_write(path, repro_script(case, golden, report.first, compare.reference_hp(rule_obj.name, golden, hp),
+                                        rule_obj.name))
         report.repro_path = str(path)
     return report
 

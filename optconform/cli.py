@@ -9,8 +9,11 @@ import argparse
 import json
 import os
 import sys
+import math
 import time
 from typing import Sequence
+
+from optconform.fsio import atomic_write
 
 USAGE_ERROR = 2
 
@@ -92,16 +95,16 @@ def _progress(enabled: bool):
 
 
 def _cmd_run(args) -> int:
-    from optconform import natives, registry, results, runner
+    from optconform import natives, registry, results
     from optconform.adapters.base import DTYPES
     known = registry.adapter_names()
-    requested = _split(args.framework)
+    requested = _unique(_split(args.framework), "--framework")
     required = set(_split(os.environ.get("OPTCONFORM_REQUIRE")) or [])
     for name in (requested or []) + sorted(required):
         if name not in known:
             raise UsageError(f"unknown framework {name!r}; known: {', '.join(known)}")
     frameworks = requested or known
-    dtypes = _split(args.dtype)
+    dtypes = _unique(_split(args.dtype), "--dtype")
     for d in dtypes or []:
         if d not in DTYPES:
             raise UsageError(f"unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
@@ -113,22 +116,22 @@ def _cmd_run(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError("--html needs matplotlib (pip install 'optconform[report]')") from None
+    _check_outputs(args, "json", "html")
+    _verify_corpus()
+    if args.device == "cuda":
+        _check_cuda(frameworks, set(requested or []) | required)
     started = time.perf_counter()
     rows, environments = [], []
     for name in frameworks:
-        adapter = registry.load_adapter(name)
         progress = _progress(sys.stderr.isatty() and not args.quiet)
-        res = runner.run_adapter(adapter, devices, dtypes, args.k, progress)
+        res = _run_isolated(name, devices, dtypes, args.k, progress)
         if res and res[0].verdict == "unavailable" and not (requested or name in required):
             res[0].verdict = "not-installed"
-        if res and res[0].verdict not in ("unavailable", "not-installed"):
+        if res and res[0].verdict not in ("unavailable", "not-installed") and res[0].case != f"{name}-*":
             environments.append({"framework": name, "version": res[0].framework_version,
                                  "devices": {r.device: r.device_name for r in res},
                                  "gpu_driver": results.gpu_driver() if any(r.device == "cuda" for r in res) else "",
                                  "native_options": natives.options(r.native for r in res if r.native)})
-        if args.device == "cuda" and res and res[0].verdict not in ("unavailable", "not-installed") and not any(
-                r.device == "cuda" for r in res):
-            raise UsageError(f"--device cuda: {name} sees no CUDA device here")
         rows.extend(r.to_json() for r in res)
     if not rows or all(r["verdict"] == "not-installed" for r in rows):
         raise UsageError("nothing to run: no installed framework has a case matching the selection"
@@ -136,6 +139,71 @@ def _cmd_run(args) -> int:
     if args.k and not any(r["verdict"] not in ("unavailable", "not-installed") for r in rows):
         raise UsageError(f"-k {args.k!r} selects no case")
     return _show(results.document(rows, environments, time.perf_counter() - started), args)
+
+
+def _unique(values: list[str] | None, flag: str) -> list[str] | None:
+    """`values`, or a usage error naming a value given twice (it would double rows silently)."""
+    from optconform import validate
+    try:
+        return validate.unique(values, flag)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_outputs(args, *flags: str) -> None:
+    """Every output path given (--json, --html, ...) can be written: checked before any work."""
+    from optconform import validate
+    given = {f"--{flag}": getattr(args, flag, None) for flag in flags}
+    try:
+        for flag, path in given.items():
+            if path:
+                validate.output_path(path, flag)
+        validate.distinct_outputs(given)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _verify_corpus() -> None:
+    """Read and verify the golden corpus (every SHA-256, manifest schema, pinned digest) before any
+    framework runs: a tampered golden is an integrity error, never FAIL rows blaming a framework."""
+    from optconform import plan
+    from optconform.golden.format import GoldenFormatError
+    try:
+        plan.all_goldens()
+    except GoldenFormatError as exc:
+        raise UsageError(f"golden corpus integrity: {exc}") from None
+
+
+def _check_cuda(frameworks: list[str], named: set[str]) -> None:
+    """--device cuda: every named installed framework, and at least one framework, must see a GPU."""
+    from optconform import registry
+    seen = {}
+    for name in frameworks:
+        try:
+            seen[name] = registry.load_adapter(name).devices()
+        except BaseException as exc:  # not installed or broken: reported as its row later
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+    for name, devs in seen.items():
+        if name in named and "cuda" not in devs:
+            raise UsageError(f"--device cuda: {name} sees no CUDA device here (devices: {', '.join(devs)})")
+    if not any("cuda" in devs for devs in seen.values()):
+        raise UsageError("--device cuda: no installed framework sees a CUDA device here"
+                         + (f" ({', '.join(seen)}: cpu only)" if seen else ""))
+
+
+def _run_isolated(name: str, devices, dtypes, pattern, progress) -> list:
+    """runner.run_adapter for one framework; a broken adapter (entry point that fails to import,
+    cases() raising, even SystemExit) becomes one error row and the other frameworks still run."""
+    from optconform import registry, runner
+    try:
+        return runner.run_adapter(registry.load_adapter(name), devices, dtypes, pattern, progress)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return [runner.CaseResult(framework=name, framework_version="", case=f"{name}-*", name="*", variant="",
+                                  native="", device="", device_name="", dtype="", claimed_rule="", verdict="error",
+                                  error=f"adapter {name!r} failed: {type(exc).__name__}: {exc}")]
 
 
 def _show(doc, args) -> int:
@@ -161,14 +229,23 @@ def _show(doc, args) -> int:
             page = html.render(doc)
         except RuntimeError as exc:
             raise UsageError(str(exc)) from None
-        with open(args.html, "w", encoding="utf-8") as fh:
-            fh.write(page)
+        atomic_write(args.html, page)
     return 1 if any(r["verdict"] in report.FAILING for r in rows) else 0
 
 
 def _cmd_report(args) -> int:
-    from optconform import results
-    return _show(results.merge(_read_results(args.files)), args)
+    from optconform import results, validate
+    _unique([str(os.path.realpath(p)) for p in args.files], "results file")
+    _check_outputs(args, "json", "html")
+    docs = _read_results(args.files)
+    first_seen: dict[tuple, str] = {}
+    for path, doc in zip(args.files, docs):
+        for row in doc["results"]:
+            key = validate.row_key(row)
+            if first_seen.setdefault(key, path) != path:
+                raise UsageError(f"{path}: row {row['case']} {row.get('device', '')} {row.get('dtype', '')} is also in "
+                                 f"{first_seen[key]}; merging would count it twice")
+    return _show(results.merge(docs), args)
 
 
 def _read_results(paths: Sequence[str]) -> list[dict]:
@@ -180,7 +257,9 @@ def _read_results(paths: Sequence[str]) -> list[dict]:
 
 
 def _cmd_diff(args) -> int:
-    from optconform import diff, results
+    from optconform import diff
+    from optconform.fsio import atomic_write
+    _check_outputs(args, "markdown", "json")
     base, new = _read_results([args.base, args.new])
     try:
         found = diff.compare(base, new)
@@ -189,14 +268,15 @@ def _cmd_diff(args) -> int:
     text = diff.markdown(found)
     print(text, end="")
     if args.markdown:
-        results.write_text(args.markdown, text)
+        atomic_write(args.markdown, text)
     if args.json:
-        results.write_text(args.json, json.dumps(found.to_json(), indent=1) + "\n")
+        atomic_write(args.json, json.dumps(found.to_json(), indent=1) + "\n")
     return 1 if found.changed else 0
 
 
 def _cmd_baseline(args) -> int:
     from optconform import baseline
+    _check_outputs(args, "out")
     (doc,) = _read_results([args.results])
     baseline.write(args.out, doc)
     print(f"wrote baseline {args.out}: {len(doc['results'])} rows")
@@ -240,58 +320,63 @@ def _read_history(path: str) -> dict:
 
 
 def _load_factory(spec: str):
-    """MODULE:FUNC -> the callable (the current directory is importable, as for `python -m`)."""
-    import importlib
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise UsageError(f"--factory {spec!r}: write MODULE:FUNC, e.g. my_optim:make_adamw")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    """MODULE:FUNC -> the callable (the current directory is importable, as for `python -m`); any
+    import failure (missing module, SyntaxError, an exception at import time) is a usage error."""
+    from optconform import validate
     try:
-        obj = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"--factory {spec!r}: cannot import module {module_name!r}: {exc}") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UsageError(f"--factory {spec!r}: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise UsageError(f"--factory {spec!r}: {attr!r} is not callable")
-    return obj
+        return validate.load_factory(spec)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _parse_hp(items: list[str] | None) -> dict:
-    """NAME=VALUE pairs; values parsed as JSON (numbers, true/false, lists), else kept as strings."""
+    """NAME=VALUE pairs; values parsed as JSON (numbers, true/false, lists, null), else kept as strings
+    (then rejected by the type check unless a string is valid). A name given twice is a usage error."""
     out = {}
     for item in items or []:
         name, sep, raw = item.partition("=")
+        name = name.strip()
         if not sep or not name:
             raise UsageError(f"--hp {item!r}: write NAME=VALUE, e.g. --hp weight_decay=0.01")
+        if name in out:
+            raise UsageError(f"--hp {name}: given more than once")
         try:
-            out[name.strip()] = json.loads(raw)
+            out[name] = json.loads(raw)
         except ValueError:
-            out[name.strip()] = raw
+            out[name] = raw
     return out
 
 
 def _check_report(args, dtype: str):
-    from optconform import registry
+    """Validate everything (framework installed, rule, hyper-parameters, output paths, corpus, factory
+    importable and callable) before running `check`."""
+    from optconform import registry, validate
+    from optconform.adapters.base import AdapterUnavailable
     from optconform.checking import check
     from optconform.reference import get_rule
     if args.framework not in registry.adapter_names():
         raise UsageError(f"unknown framework {args.framework!r}; known: {', '.join(registry.adapter_names())}")
-    get_rule(args.rule)                          # a clear ValueError for an unknown rule
+    hp = validate.hp_overrides(get_rule(args.rule), _parse_hp(args.hp))    # ValueError: exit 2
+    _check_outputs(args, "json", "repro")
+    _verify_corpus()
+    adapter = registry.load_adapter(args.framework)
+    try:
+        adapter.load()
+    except AdapterUnavailable as exc:
+        raise UsageError(f"--framework {args.framework}: not installed here ({exc})") from None
+    if args.device not in adapter.devices():
+        raise UsageError(f"device {args.device!r} is not available to {args.framework} here (available: "
+                         f"{', '.join(adapter.devices())})")
     factory = _load_factory(args.factory)
     return check(factory, args.rule, args.framework, dtype=dtype, device=args.device,
-                 repro=getattr(args, "repro", None), **_parse_hp(args.hp))
+                 repro=getattr(args, "repro", None), **hp)
 
 
 def _cmd_check(args) -> int:
     report = _check_report(args, args.dtype)
     print(report)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(report.to_json(), fh, indent=1, default=str)
+        atomic_write(args.json, json.dumps(report.to_json(), indent=1, default=str))
     return 0 if report else 1
 
 
@@ -306,9 +391,9 @@ def _cmd_fingerprint(args) -> int:
         print(f"  {name:18} {value}")
     print(f"  {fp.describe()}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"factory": report.factory, "framework": report.framework, "version": report.version,
-                       "dtype": report.dtype, "probes_of": report.rule, **fp.to_json()}, fh, indent=1)
+        atomic_write(args.json, json.dumps({"factory": report.factory, "framework": report.framework,
+                                            "version": report.version, "dtype": report.dtype,
+                                            "probes_of": report.rule, **fp.to_json()}, indent=1))
     return 0
 
 
@@ -325,33 +410,50 @@ def _parse_sizes(value: str | None) -> list[float | None] | None:
             n = float(item)
         except ValueError:
             raise UsageError(f"--sizes: {item!r} is not a number (e.g. 1e6,1e7 or full)") from None
-        if not n >= 1:
-            raise UsageError(f"--sizes: {item!r} must be >= 1 parameter")
+        if not math.isfinite(n) or not n >= 1:
+            raise UsageError(f"--sizes: {item!r} must be a finite number >= 1 of parameters")
         out.append(n)
     return out
+
+
+def _check_threads(threads: int | None) -> None:
+    """--threads: at least 1 and at most the CPUs this process may run on."""
+    if threads is None:
+        return
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = os.cpu_count() or 1
+    if not 1 <= threads <= allowed:
+        raise UsageError(f"--threads {threads}: must be between 1 and {allowed} (the CPUs available here)")
 
 
 def _cmd_bench(args) -> int:
     from optconform import bench, bench_layouts, registry
     from optconform.adapters.base import AdapterUnavailable
-    explicit = _split(args.framework)
+    explicit = _unique(_split(args.framework), "--framework")
     frameworks = explicit or list(bench.STEPPERS)        # default: every framework with a stepper that imports
     for name in frameworks:
         if name not in registry.adapter_names():
             raise UsageError(f"unknown framework {name!r}; known: {', '.join(registry.adapter_names())}")
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {args.device!r}; choose cpu or cuda")
-    rules = _split(args.rule) or list(bench.DEFAULT_RULES[:1])
+    rules = _unique(_split(args.rule), "--rule") or list(bench.DEFAULT_RULES[:1])
     table = bench.bandwidth_table()
     for rule in rules:
         if rule.split("[", 1)[0] not in table:
             raise UsageError(f"--rule {rule!r} has no bytes-per-param entry (spec/bandwidth.toml: {', '.join(table)})")
-    layouts = _split(args.layout) or list(bench.DEFAULT_LAYOUTS)
+    layouts = _unique(_split(args.layout), "--layout") or list(bench.DEFAULT_LAYOUTS)
     for layout in layouts:
         if layout not in bench_layouts.LAYOUTS:
             raise UsageError(f"unknown layout {layout!r}; choose from {', '.join(bench_layouts.LAYOUTS)}")
     if args.repeats < 3 or args.warmup < 0:
         raise UsageError("--repeats must be >= 3 and --warmup >= 0")
+    _check_threads(args.threads)
+    _unique(_split(args.variant), "--variant")
+    _unique(_split(args.sizes), "--sizes")
+    sizes = _parse_sizes(args.sizes)
+    _check_outputs(args, "json", "plot")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -366,7 +468,7 @@ def _cmd_bench(args) -> int:
     docs = []
     for name in frameworks:
         config = bench.BenchConfig(framework=name, rules=rules, variants=_split(args.variant), device=args.device,
-                                   sizes=_parse_sizes(args.sizes), layouts=layouts, repeats=args.repeats,
+                                   sizes=sizes, layouts=layouts, repeats=args.repeats,
                                    warmup=args.warmup, threads=args.threads, overhead=not args.no_overhead,
                                    time_deviating=args.time_deviating, cpus=cpus)
         log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not args.quiet else None
@@ -392,22 +494,57 @@ def _cmd_bench(args) -> int:
     return 1 if any(r["gate"] not in bench.TIMED_VERDICTS or r["error"] for r in doc["rows"]) else 0
 
 
+EXIT_CODES = """exit codes:
+  0  everything conforms or is a registered deviation (check: the optimizer conforms)
+  1  an unexpected nonconformance, an error row, a registered deviation that now conforms (XPASS),
+     a check that does not conform
+  2  a usage error, reported on one line before any work: unknown name, mistyped or out-of-range value,
+     unwritable output path, missing device or framework, factory that cannot be imported or called,
+     tampered or incomplete golden corpus"""
+
+SYNTAX = """rules: a preset name (see `optconform rules`) or a derived rule preset[knob=value,...],
+  e.g. --rule 'adamw[decay_order=after]' (knobs and values: `optconform rules --json`).
+hyper-parameters: --hp NAME=VALUE, repeatable, one name per flag; VALUE is JSON: --hp eps=1e-6
+  --hp nesterov=true --hp 'weight_decay_exclude=["LayerNorm", "bias"]' --hp clip_value=null.
+  NAME is a canonical name of the rule (beta1, beta2, eps, weight_decay, momentum, ...); lr and eta
+  are each scenario's schedule and cannot be overridden. Types and ranges: spec/hyperparameters.toml."""
+
+
+def _formatter(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optconform", description="Conformance of optimizer update rules "
-                                     "across frameworks, against a float64 reference.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("rules", help="list the spec's rules (presets) with knobs and defaults")
+                                     "across frameworks, against a float64 reference.",
+                                     epilog=f"{EXIT_CODES}\n\n{SYNTAX}", formatter_class=_formatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="rules | golden | run | check | fingerprint | report | bench "
+                                     "(optconform COMMAND --help)")
+    _add_parsers(sub)
+    return parser
+
+
+def _add_parsers(sub) -> None:
+    """One sub-parser per command, each with the exit codes (and the --hp / rule syntax) in its help."""
+    def add(name, helptext, syntax=False):
+        return sub.add_parser(name, help=helptext, description=helptext, formatter_class=_formatter,
+                              epilog=EXIT_CODES + (f"\n\n{SYNTAX}" if syntax else ""))
+    p = add("rules", "list the spec's rules (presets) with knobs and defaults")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_rules)
-    p = sub.add_parser("golden", help="regenerate, check or audit the golden corpus")
+    p = add("golden", "regenerate, check or audit the golden corpus")
     p.add_argument("--regenerate", action="store_true", help="rewrite every golden file (deterministic)")
     p.add_argument("--check", action="store_true", help="verify the manifest and recompute every case")
     p.add_argument("--audit", action="store_true", help="observability and float32-sanity tables")
     p.set_defaults(func=_cmd_golden)
-    p = sub.add_parser("run", help="run the conformance matrix")
-    p.add_argument("--framework", help="comma-separated adapters (default: all; missing ones are listed)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or all (default cpu)")
-    p.add_argument("--dtype", help="comma-separated dtypes (default: every dtype each case supports)")
+    p = add("run", "run the conformance matrix")
+    p.add_argument("--framework", help="comma-separated adapters, each at most once (default: all; missing "
+                   "ones are listed)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or all (default cpu); cuda without a visible "
+                   "GPU is a usage error")
+    p.add_argument("--dtype", help="comma-separated dtypes: float64, float32, bfloat16, float16 (default: every "
+                   "dtype each case supports)")
     p.add_argument("-k", help="only cases whose id contains this text (or matches this glob)")
     p.add_argument("--json", help="write the results JSON here")
     p.add_argument("--html", help="write a self-contained HTML report here")
@@ -415,35 +552,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
     for name, helptext, dtype in (("check", "check a user's optimizer factory against a rule (exit 0 conforms, 1 not)", "float32"),
                                   ("fingerprint", "infer the knob vector of a user's optimizer factory", "float64")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--framework", default="torch", help="adapter that runs the factory (default torch)")
-        p.add_argument("--factory", required=True, help="MODULE:FUNC; torch: FUNC(params, **hp) -> optimizer")
-        p.add_argument("--rule", default="adamw", help="rule to check against / whose probes to use (default adamw)")
-        p.add_argument("--hp", action="append", metavar="NAME=VALUE", help="canonical hyper-parameter override")
+        p = add(name, helptext, syntax=True)
+        p.add_argument("--framework", default="torch", help="adapter that runs the factory (default torch; "
+                       "it must be installed)")
+        p.add_argument("--factory", required=True, help="MODULE:FUNC (the current folder is importable); torch: "
+                       "FUNC(params, **hp) -> optimizer, optax/Keras: FUNC(**hp); hp by canonical name")
+        p.add_argument("--rule", default="adamw", help="rule to check against / whose probes to use, a preset or "
+                       "preset[knob=value,...] (default adamw)")
+        p.add_argument("--hp", action="append", metavar="NAME=VALUE", help="canonical hyper-parameter override "
+                       "for the optimizer and the reference alike; repeatable; VALUE is JSON (see below)")
         p.add_argument("--dtype", default=dtype, help=f"dtype of the run (default {dtype})")
-        p.add_argument("--device", default="cpu")
-        p.add_argument("--json", help="write the report as JSON here")
+        p.add_argument("--device", default="cpu", help="device the framework runs on: cpu or cuda (default cpu)")
+        p.add_argument("--json", help="write the report as JSON here (checked writable before the run)")
         if name == "check":
             p.add_argument("--repro", default="optconform_repro.py",
                            help="where to write a framework-native repro script on failure")
         p.set_defaults(func=_cmd_check if name == "check" else _cmd_fingerprint)
-    p = sub.add_parser("report", help="merge results JSON files from several environments")
-    p.add_argument("files", nargs="+")
+    p = add("report", "merge results JSON files from several environments")
+    p.add_argument("files", nargs="+", metavar="RESULTS.json", help="results files written by `run --json`, "
+                   "each once; a row present in two files is an error")
     p.add_argument("--json", help="write the merged results JSON here")
     p.add_argument("--html", help="write a self-contained HTML report here")
     p.set_defaults(func=_cmd_report)
-    p = sub.add_parser("diff", help="what changed between two results files (e.g. a pinned baseline and a newer "
+    p = add("diff", "what changed between two results files (e.g. a pinned baseline and a newer "
                        "release): exit 0 no semantic change, 1 a semantic change, 2 a usage error")
     p.add_argument("base", help="the earlier results JSON, e.g. baselines/torch.json")
     p.add_argument("new", help="the later results JSON, e.g. from optconform run --json")
     p.add_argument("--markdown", help="write the diff as markdown here (a CI job summary or PR comment)")
     p.add_argument("--json", help="write the diff as JSON here")
     p.set_defaults(func=_cmd_diff)
-    p = sub.add_parser("baseline", help="write a committed baseline (baselines/<lane>.json) from a results JSON")
+    p = add("baseline", "write a committed baseline (baselines/<lane>.json) from a results JSON")
     p.add_argument("results", help="a results JSON from optconform run --json")
     p.add_argument("out", help="the baseline to write, e.g. baselines/torch.json")
     p.set_defaults(func=_cmd_baseline)
-    p = sub.add_parser("history", help="install each release of a framework (optconform/history/releases.toml) "
+    p = add("history", "install each release of a framework (optconform/history/releases.toml) "
                        "in a throwaway environment, run the matrix on CPU in float64 and float32, and write "
                        "<out>/<framework>.md (cases x releases, what changed) and .json; exit 1 if a release "
                        "did not run")
@@ -455,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "while its requirements are unchanged)")
     p.add_argument("--from-json", help="no runs: regenerate the markdown from a history JSON written before")
     p.set_defaults(func=_cmd_history)
-    p = sub.add_parser("bench", help="time native optimizer steps against the same-run memory roofline")
+    p = add("bench", "time native optimizer steps against the same-run memory roofline")
     p.add_argument("--framework", help="comma-separated frameworks with a benchmark stepper (default: every installed one)")
     p.add_argument("--rule", help="comma-separated rules (default adamw; also sgd_momentum, adam, adagrad, lamb, ...)")
     p.add_argument("--variant", help="comma-separated implementation variants (torch: forloop, foreach, fused, "
@@ -467,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "default both)")
     p.add_argument("--repeats", type=int, default=25, help="timed samples per configuration (default 25)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps after the first (default 5)")
-    p.add_argument("--threads", type=int, help="CPU threads, pinned to the first N allowed CPUs (default all)")
+    p.add_argument("--threads", type=int, help="CPU threads, 1..N allowed CPUs, pinned to the first N (default all)")
     p.add_argument("--no-overhead", action="store_true", help="skip the harness-vs-bare-loop measurement")
     p.add_argument("--time-deviating", action="store_true", help="also time configurations that fail their "
                    "conformance gate (marked; the exit status stays 1)")
@@ -475,7 +617,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write a PNG of step time vs parameters with the roofline here")
     p.add_argument("--quiet", action="store_true", help="no per-configuration progress on stderr")
     p.set_defaults(func=_cmd_bench)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

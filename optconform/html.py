@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import urllib.parse
 from typing import Any
 
 from .report import MARK, matrix, summary
@@ -41,6 +42,14 @@ def _plot(trace: dict[str, Any], title: str) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _issue_link(url: str) -> str:
+    """A link only for an https:// URL; anything else (javascript:, data:, relative) is shown as text."""
+    text = html.escape(str(url))
+    if urllib.parse.urlsplit(str(url)).scheme == "https" and not any(c.isspace() for c in str(url)):
+        return f"<a href='{text}'>{text}</a>"
+    return f"<code>{text}</code> (not an https link)" if url else ""
+
+
 def render(doc: dict[str, Any]) -> str:
     """The HTML page for a results document (one run or a merge)."""
     results: list[dict[str, Any]] = doc["results"]
@@ -66,7 +75,7 @@ def render(doc: dict[str, Any]) -> str:
         if r.get("deviation"):
             d = r["deviation"]
             parts.append(f"<p>registered {html.escape(d['kind'])} deviation: {html.escape(d['reason'])} "
-                         f"<a href='{html.escape(d['issue'])}'>{html.escape(d['issue'])}</a></p>")
+                         f"{_issue_link(d['issue'])}</p>")
         trace = r.get("trace") or {}
         if trace.get("expected"):
             where = f"{trace['golden']} · {trace['tensor']}{trace.get('index') or ''}"

@@ -44,11 +44,14 @@ def keyword_options(dotted: str) -> list[str] | None:
 @functools.cache
 def _signature(dotted: str) -> tuple[frozenset[str], bool] | str:
     """(keyword parameter names, takes **kwargs) of the native at `dotted`, or why it cannot be used
-    (the API does not exist in this release); signature-less natives accept anything."""
+    (its package imports but lacks the API: not in this release). Natives that are not import paths
+    (nothing of them imports) and signature-less ones accept anything."""
     try:
         target = _resolve(dotted)
-    except (ImportError, AttributeError) as exc:
-        return f"{dotted} does not exist in this release ({type(exc).__name__}: {exc})"
+    except ImportError:
+        return frozenset(), True
+    except AttributeError as exc:
+        return f"{dotted} does not exist in this release ({exc})"
     try:
         params = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
@@ -20,6 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 
 import optconform
+from optconform.fsio import atomic_write
 
 SCHEMA = "optconform-results"
 SCHEMA_VERSION = 1
@@ -50,21 +49,7 @@ def document(results: Iterable[dict[str, Any]], environments: list[dict[str, Any
 
 
 def write(path: str | Path, doc: dict[str, Any]) -> None:
-    write_text(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write a file atomically: a temporary file in the same folder, then a rename over `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)                  # mkstemp's 0600 would hide a report from its readers
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
 
 
 def read(path: str | Path) -> dict[str, Any]:
@@ -80,6 +65,8 @@ def read(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: schema_version {doc.get('schema_version')!r}; this optconform reads {SCHEMA_VERSION}")
     if not isinstance(doc.get("results"), list):
         raise ValueError(f"{path}: 'results' is not a list")
+    from optconform.validate import results_rows
+    results_rows(str(path), doc["results"], doc.get("environments", []))
     return doc
 
 

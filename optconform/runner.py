@@ -115,7 +115,9 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
             if (worst is None or div.units > worst.units) and np.size(expect[div.tensor]):
                 worst = div
                 result.trace = _trace(native, expect, golden, dtype, knobs, div)
-    except Exception as exc:  # one broken case is an error row, never a crash of the run
+    except BaseException as exc:  # one broken case (even SystemExit) is an error row, never a crash of the run
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         result.verdict = "error"
         result.error = f"{type(exc).__name__}: {exc}"
         result.trace = {"traceback": traceback.format_exc(limit=4)}

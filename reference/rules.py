@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -239,5 +240,8 @@ def same_maths(a: Rule, b: Rule) -> bool:
 
 
 def is_finite_number(value: Any) -> bool:
-    """A real, finite number (bools excluded)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A real, finite number: Python int/float or a NumPy real scalar such as np.float32(0.1) (bools
+    excluded)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):   # np.bool_ is not Real
+        return False
+    return math.isfinite(value)

@@ -139,43 +139,75 @@ def simulate(rule: "str | Rule", params, grads: Sequence, dtype, **hp) -> Trajec
 def _run(rule, params, grads, hp, dtype) -> Trajectory:
     resolved_rule = get_rule(rule)
     tree, is_dict = _as_tree(params, "params")
-    if isinstance(grads, (np.ndarray, Mapping)) or not isinstance(grads, Sequence):
-        raise ValueError("grads must be a sequence (list/tuple) with one gradient per step")
-    steps = len(grads)
-    grad_trees = []
-    for t, g in enumerate(grads, start=1):
-        gt, g_is_dict = _as_tree(g, f"grads[{t - 1}]")
-        if g_is_dict != is_dict or set(gt) != set(tree):
-            raise ValueError(f"grads[{t - 1}] has tensors {sorted(gt)}; params have {sorted(tree)}")
-        for name, arr in gt.items():
-            if arr.shape != tree[name].shape:
-                label = f"tensor {name!r}" if is_dict else "the tensor"
-                raise ValueError(f"grads[{t - 1}]: {label} has shape {arr.shape}; params have {tree[name].shape}")
-        grad_trees.append(gt)
+    steps = _check_grads(grads, tree, is_dict)
     resolved_hp = resolve_hp(resolved_rule, steps, hp)
     chain = build_chain(resolved_rule, resolved_hp, list(tree))
     tree = {k: v.astype(dtype) for k, v in tree.items()}
-    grad_trees = [{k: v.astype(dtype) for k, v in g.items()} for g in grad_trees]
 
+    # Bounded memory: the outputs are preallocated (T+1, *shape) float64 arrays written step by step;
+    # no per-step history of dicts is kept, and each gradient is converted only when it is used.
     states = [piece.init(tree) for piece in chain]
-    history = [tree]
-    state_history = [_merge(states)]
+    merged = _merge(states)
+    stacked = {k: np.empty((steps + 1, *v.shape), dtype=np.float64) for k, v in tree.items()}
+    state = {s: {k: np.empty((steps + 1, *np.shape(v)), dtype=np.float64) for k, v in per.items()}
+             for s, per in merged.items()}
+    _record(stacked, state, 0, tree, merged)
+    current = tree
     for t in range(1, steps + 1):
         ctx = Ctx(t=t, lr=resolved_hp["lr"][t - 1], eta=resolved_hp["eta"][t - 1])
-        carry = Carry(params=history[-1], updates=grad_trees[t - 1])
+        grad = {k: v.astype(dtype) for k, v in _as_tree(grads[t - 1], f"grads[{t - 1}]")[0].items()}
+        carry = Carry(params=current, updates=grad)
         with np.errstate(all="ignore"):     # IEEE propagation of NaN/Inf is the documented behaviour
             for i, piece in enumerate(chain):
                 carry, states[i] = piece.update(carry, states[i], ctx)
-        history.append(carry.params)
-        state_history.append(_merge(states))
+        current = carry.params
+        _record(stacked, state, t, current, _merge(states))
 
-    stacked = {k: np.stack([h[k] for h in history]).astype(np.float64) for k in tree}
-    state = {s: {k: np.stack([np.asarray(h[s][k], dtype=np.float64) for h in state_history]) for k in tree}
-             for s in state_history[0]}
     if not is_dict:
         stacked = stacked[""]
         state = {s: v[""] for s, v in state.items()}
     return Trajectory(rule=resolved_rule, hp=resolved_hp, params=stacked, state=state, steps=steps)
+
+
+def _check_grads(grads, tree: dict[str, np.ndarray], is_dict: bool) -> int:
+    """Validate the gradient sequence against the params (structure, names, shapes, dtypes) without
+    keeping converted copies; returns the number of steps."""
+    if isinstance(grads, (np.ndarray, Mapping)) or not isinstance(grads, Sequence):
+        raise ValueError("grads must be a sequence (list/tuple) with one gradient per step")
+    for t, g in enumerate(grads, start=1):
+        if isinstance(g, Mapping):
+            if not g:
+                raise ValueError(f"grads[{t - 1}] is an empty dict; give at least one tensor")
+            shapes, g_is_dict = {str(k): _shape_of(v, f"grads[{t - 1}][{k!r}]") for k, v in g.items()}, True
+        else:
+            shapes, g_is_dict = {"": _shape_of(g, f"grads[{t - 1}]")}, False
+        if g_is_dict != is_dict or set(shapes) != set(tree):
+            raise ValueError(f"grads[{t - 1}] has tensors {sorted(shapes)}; params have {sorted(tree)}")
+        for name, shape in shapes.items():
+            if shape != tree[name].shape:
+                label = f"tensor {name!r}" if is_dict else "the tensor"
+                raise ValueError(f"grads[{t - 1}]: {label} has shape {shape}; params have {tree[name].shape}")
+    return len(grads)
+
+
+def _shape_of(value, what: str) -> tuple[int, ...]:
+    """The shape of a real array-like (the dtype check of `_as_float64`, without the float64 copy)."""
+    try:
+        arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    except Exception as exc:  # ragged lists and the like: numpy's own message is kept
+        raise ValueError(f"{what} is not an array: {exc}") from exc
+    if arr.dtype.kind not in "fiub":
+        raise ValueError(f"{what} has dtype {arr.dtype}; a real (float or int) array is required")
+    return arr.shape
+
+
+def _record(stacked, state, t: int, params, merged) -> None:
+    """Write step t's params and state into the preallocated float64 outputs."""
+    for k, v in params.items():
+        stacked[k][t] = v
+    for s, per in merged.items():
+        for k, v in per.items():
+            state[s][k][t] = v
 
 
 def _merge(states) -> dict:

@@ -15,7 +15,8 @@ from typing import Any
 
 import optconform
 
-from .. import baseline, diff, results
+from .. import baseline, diff
+from ..fsio import atomic_write
 from ..report import MARK
 
 SCHEMA = "optconform-history"
@@ -110,6 +111,6 @@ def write(history: dict[str, Any], out_dir: str | Path) -> tuple[str, str]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fw = history["framework"]
-    results.write_text(out / f"{fw}.json", json.dumps(history, indent=1) + "\n")
-    results.write_text(out / f"{fw}.md", markdown(history))
+    atomic_write(out / f"{fw}.json", json.dumps(history, indent=1) + "\n")
+    atomic_write(out / f"{fw}.md", markdown(history))
     return str(out / f"{fw}.json"), str(out / f"{fw}.md")

@@ -104,6 +104,11 @@ def test_missing_native_keyword_is_na_not_error(fake):
     row = runner.run_case(adapter, present, "cpu", "float64", "1.2.3")
     assert row.verdict == "n/a" and row.ok
     assert row.error == "optconform.natives.keyword_options has no keyword 'decoupled' in this release"
-    gone = replace(case, native="optconform.no_such_module.Optimizer")
+    gone = replace(case, native="optconform.natives.NoSuchOptimizer")
     row = runner.run_case(adapter, gone, "cpu", "float64", "1.2.3")
     assert row.verdict == "n/a" and "does not exist in this release" in row.error
+
+
+def test_native_that_is_no_import_path_is_not_judged():
+    from optconform import natives
+    assert natives.unsupported("fake.AdamW", ["anything"]) == ""

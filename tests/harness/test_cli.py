@@ -78,20 +78,21 @@ def test_argparse_errors_exit_2(capsys):
     capsys.readouterr()
 
 
-def _fake_doc(verdicts):
-    rows = [{"framework": "fake", "framework_version": "1", "case": f"fake-C{i}[default]", "name": f"C{i}",
+def _fake_doc(verdicts, framework="fake"):
+    rows = [{"framework": framework, "framework_version": "1", "case": f"{framework}-C{i}[default]", "name": f"C{i}",
              "variant": "default", "device": "cpu", "device_name": "cpu", "dtype": "float64",
              "claimed_rule": "adamw", "matched_rule": "adamw", "matched_units": 0.0, "decay_kind": "decoupled x lr",
              "verdict": v, "worst_units": 0.0, "goldens_run": 3, "trace": {}} for i, v in enumerate(verdicts)]
-    return results.document(rows, [{"framework": "fake", "version": "1", "devices": {"cpu": "cpu"}}], 0.5)
+    return results.document(rows, [{"framework": framework, "version": "1", "devices": {"cpu": "cpu"}}], 0.5)
 
 
 def test_report_merges_and_exit_codes(capsys, tmp_path):
-    ok, bad = tmp_path / "ok.json", tmp_path / "bad.json"
+    ok, ok2, bad = tmp_path / "ok.json", tmp_path / "ok2.json", tmp_path / "bad.json"
     results.write(ok, _fake_doc(["conforms", "xfail"]))
-    results.write(bad, _fake_doc(["deviates"]))
+    results.write(ok2, _fake_doc(["conforms", "xfail"], framework="fake2"))
+    results.write(bad, _fake_doc(["deviates"], framework="fake3"))
     merged = tmp_path / "merged.json"
-    assert cli.main(["report", str(ok), str(ok), "--json", str(merged)]) == 0
+    assert cli.main(["report", str(ok), str(ok2), "--json", str(merged)]) == 0
     out = capsys.readouterr().out
     assert "4 rows (12 golden runs): 2 ok, 2 xfail" in out
     doc = results.read(merged)

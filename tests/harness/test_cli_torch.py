@@ -42,7 +42,11 @@ def test_report_reads_and_merges(run_files, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "torch-AdamW[fused]" in out and "1 rows" in out
     merged, page = tmp_path / "merged.json", tmp_path / "merged.html"
-    assert cli.main(["report", str(json_path), str(json_path), "--json", str(merged), "--html", str(page)]) == 0
+    other = results.read(json_path)                # another environment's run: same rows, another framework name
+    for item in other["results"] + other["environments"]:
+        item["framework"] = "torch-other"
+    results.write(tmp_path / "other.json", other)
+    assert cli.main(["report", str(json_path), str(tmp_path / "other.json"), "--json", str(merged), "--html", str(page)]) == 0
     assert "2 rows" in capsys.readouterr().out
     doc = results.read(merged)
     assert len(doc["results"]) == 2 and len(doc["environments"]) == 2
