@@ -72,12 +72,12 @@ def _num(v):
     return v
 
 
-def _trace(native, expect, golden: Golden, dtype: str, knobs, worst: compare.Divergence) -> dict[str, Any]:
+def _trace(native, expect, golden: Golden, dtype: str, knobs, worst: compare.Divergence, cond=None) -> dict[str, Any]:
     from optconform.tolerance import error_units, tolerance
     sel = (slice(None),) + worst.index
     exp = np.asarray(expect[worst.tensor], dtype=np.float64)
     nat = np.asarray(native[worst.tensor], dtype=np.float64)
-    units = error_units(nat, exp, tolerance(exp, dtype, knobs))[sel]
+    units = error_units(nat, exp, tolerance(exp, dtype, knobs, cond))[sel]
     return {"golden": golden.name, "tensor": worst.tensor, "index": list(worst.index),
             "native": [_num(float(x)) for x in nat[sel]], "expected": [_num(float(x)) for x in exp[sel]],
             "units": [_num(float(x)) for x in units]}
@@ -96,20 +96,22 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
         result.verdict, result.error = "no-goldens", "the case can express none of its rule's golden scenarios"
         return result
     knobs = get_rule(case.rule).knobs
+    precision = plan.resolve_precision(case.hp_dtype, dtype)
     runs, worst, failed, first = [], None, [], None
     try:
         for golden in selected:
             native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
-            expect = compare.expected(case.rule, golden, case.hp_dtype)
-            div = compare.compare(native, expect, golden, dtype, knobs)
+            expect = compare.expected(case.rule, golden, precision)
+            cond = compare.conditioning(case.rule, golden, precision)
+            div = compare.compare(native, expect, golden, dtype, knobs, cond)
             runs.append((golden, native))
             if div.units > 1.0:
                 failed.append(golden.name)
                 if first is None:
-                    first = compare.first_divergence(native, expect, golden, dtype, knobs)
+                    first = compare.first_divergence(native, expect, golden, dtype, knobs, cond)
             if (worst is None or div.units > worst.units) and np.size(expect[div.tensor]):
                 worst = div
-                result.trace = _trace(native, expect, golden, dtype, knobs, div)
+                result.trace = _trace(native, expect, golden, dtype, knobs, div, cond)
     except Exception as exc:  # one broken case is an error row, never a crash of the run
         result.verdict = "error"
         result.error = f"{type(exc).__name__}: {exc}"

@@ -56,10 +56,44 @@ def rule_terms(knobs) -> tuple[int, bool]:
     return weight_roundings, feedback
 
 
-def tolerance(golden: np.ndarray, dtype: str, knobs=None) -> np.ndarray:
+#: Relative error of a power beta^t computed in the parameter dtype, in units of u: pow() within one
+#: ulp of its result (an ulp of x in [2^-k, 2^(1-k)) is at most 2u*x).
+POWER_ULPS = 2.0
+#: Which betas each family raises to the power t, and the exponent with which the update depends on
+#: 1 - beta^t (m_hat = m/bc1: 1; sqrt(v_hat) = sqrt(v/bc2): 1/2).
+_POWER_WEIGHTS = {"adam": {"beta1": 1.0, "beta2": 0.5}, "radam": {"beta1": 1.0, "beta2": 0.5},
+                  "nadam": {"beta2": 0.5}, "adamax": {"beta1": 1.0}}
+
+
+def power_conditioning(knobs, family: str, betas, steps: int) -> np.ndarray:
+    """kappa_t (t = 1..T): the relative error of the update, in units of u, that the bias-correction
+    scalars bring when the native run computes them in its parameter dtype (spec/tolerance.md,
+    "Scalar precision"). A power p = beta^t computed with relative error POWER_ULPS*u makes
+    bc = 1 - p wrong by POWER_ULPS*u*p/(1 - p) relative (the condition number of 1 - p), and the
+    update depends on bc with the exponent of `_POWER_WEIGHTS`:
+
+        kappa_t = POWER_ULPS * sum_beta weight_beta * beta^t / (1 - beta^t)
+
+    Zero for rules without bias correction (and without corrected_lr decay scaling)."""
+    kappa = np.zeros(steps)
+    uses_powers = knobs.get("bias_correction", "on") == "on" or knobs.get("decay_scaling") == "corrected_lr"
+    if not uses_powers:
+        return kappa
+    ts = np.arange(1, steps + 1, dtype=np.float64)
+    for name, weight in _POWER_WEIGHTS.get(family, {}).items():
+        beta = float(betas.get(name, 0.0))
+        if 0.0 < beta < 1.0:
+            p = beta ** ts
+            kappa += POWER_ULPS * weight * p / (1.0 - p)
+    return kappa
+
+
+def tolerance(golden: np.ndarray, dtype: str, knobs=None, conditioning: np.ndarray | None = None) -> np.ndarray:
     """Elementwise tolerance for one tensor's golden trajectory of shape (T+1, *shape); same shape.
 
-    `knobs`: the rule's knob values (Rule.knobs); None = the open-loop, single-rounding case."""
+    `knobs`: the rule's knob values (Rule.knobs); None = the open-loop, single-rounding case.
+    `conditioning`: kappa_t per step (power_conditioning) when the native run computes its
+    bias-correction scalars in the parameter dtype: the local term gains u*kappa_t*|dw_t|."""
     if dtype not in UNIT_ROUNDOFF:
         raise ValueError(f"no tolerance model for dtype {dtype!r}; known: {sorted(UNIT_ROUNDOFF)}")
     golden = np.asarray(golden, dtype=np.float64)
@@ -68,7 +102,10 @@ def tolerance(golden: np.ndarray, dtype: str, knobs=None) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         steps = np.abs(np.diff(golden, axis=0))                                       # |dw_t|, t = 1..T
         ts = np.arange(1, golden.shape[0]).reshape((-1,) + (1,) * (golden.ndim - 1))
-        local = u * (weight_roundings * np.abs(golden[1:]) + (OPS_PER_STEP + ts) * steps)   # roundings at t
+        ops = OPS_PER_STEP + ts
+        if conditioning is not None:
+            ops = ops + np.asarray(conditioning, dtype=np.float64).reshape(ts.shape)      # + kappa_t
+        local = u * (weight_roundings * np.abs(golden[1:]) + ops * steps)              # roundings at t
         local = np.where(np.isfinite(local), local, 0.0)
         gains = np.zeros(golden.shape[0] - 1)
         if feedback:

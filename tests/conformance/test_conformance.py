@@ -78,11 +78,13 @@ def _diagnosis(case, golden, native, dtype) -> str:
 @pytest.mark.parametrize("adapter,case,golden,device,dtype", _params())
 def test_conforms(adapter, case, golden, device, dtype):
     native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
-    expect = compare.expected(case.rule, golden, case.hp_dtype)
+    precision = plan.resolve_precision(case.hp_dtype, dtype)
+    expect = compare.expected(case.rule, golden, precision)
+    cond = compare.conditioning(case.rule, golden, precision)
     knobs = get_rule(case.rule).knobs
-    worst = compare.compare(native, expect, golden, dtype, knobs)
+    worst = compare.compare(native, expect, golden, dtype, knobs, cond)
     if worst.units > 1.0:
-        first = compare.first_divergence(native, expect, golden, dtype, knobs)
+        first = compare.first_divergence(native, expect, golden, dtype, knobs, cond)
         pytest.fail(f"{case.id} on {golden.name} ({device}, {dtype}) does not conform to {case.rule!r}:\n"
                     f"  first divergence: {first.describe()}\n  worst: {worst.describe()}\n"
                     f"  {_diagnosis(case, golden, native, dtype)}", pytrace=False)
