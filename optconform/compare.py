@@ -70,8 +70,10 @@ def conditioning(rule_name: str, golden: Golden, hp_dtype: str | None,
     parameter dtype (`powers=float32|float64`; optconform.tolerance.power_conditioning), else None."""
     if split_precision(hp_dtype)[1] not in ("float32", "float64"):
         return None
-    return power_conditioning(get_rule(rule_name).knobs, get_rule(rule_name).family,
-                              power_betas(rule_name, golden, hp_dtype, overrides) or {}, golden.steps)
+    hp = reference_hp(rule_name, golden, overrides, hp_dtype)
+    scalars = {**{k: hp[k] for k in ("beta1", "beta2", "momentum_decay") if k in hp},
+               **(power_betas(rule_name, golden, hp_dtype, overrides) or {})}
+    return power_conditioning(get_rule(rule_name).knobs, get_rule(rule_name).family, scalars, golden.steps)
 
 
 #: Reference trajectories per (rule, golden, hp_dtype, overrides), shared by the runner, matching,

@@ -19,7 +19,7 @@ from optconform.adapters.base import Adapter, AdapterUnavailable, Case
 from optconform.golden.format import Golden
 from optconform.reference import get_rule
 
-from . import compare, deviations, fingerprint, plan
+from . import compare, deviations, fingerprint, plan, semantics
 
 FAILING = ("deviates", "xpass", "error", "unavailable", "no-goldens")
 
@@ -53,6 +53,11 @@ class CaseResult:
     seconds: float = 0.0
     trace: dict[str, Any] = field(default_factory=dict)   # worst element over steps, for the HTML plot
     documented_rule: str = ""   # the rule the native optimizer's documentation claims (Case.documented_rule)
+    #: the two axes of the verdict (spec/results-format.md): which maths the case implements
+    #: (optconform.semantics.Semantics.to_json) and how precisely (within tolerance or how far off, why)
+    semantics: dict[str, Any] = field(default_factory=dict)
+    precision: dict[str, Any] = field(default_factory=dict)
+    equivalent_rules: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -126,8 +131,10 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     result.first_divergence = f"{first.golden}: {first.describe()}" if first else ""
     best, best_units, scores = compare.match(runs, case.rule, dtype, case.hp_dtype)
     result.matched_rule, result.matched_units, result.candidate_units = best, best_units, scores
-    result.decay_kind = compare.decay_kind(best) if best_units <= 1.0 else "unknown"
-    result.fingerprint = _fingerprint(runs, case, dtype, best, best_units)
+    sem = semantics.identify(scores, best, runs)
+    result.semantics, result.equivalent_rules = sem.to_json(), list(sem.equivalent_rules)
+    result.decay_kind = sem.decay_kind
+    result.fingerprint = _fingerprint(runs, case, dtype, best, best_units, sem) + _precision_tag(case.hp_dtype)
     conforms = not failed
     if failed:   # a registered deviation must cover every failing golden, or the row deviates
         covering = [_deviation(adapter.name, version, case.id, [name], device, dtype) for name in failed]
@@ -135,17 +142,36 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     else:
         dev = _deviation(adapter.name, version, case.id, [g.name for g in selected], device, dtype)
     if dev is not None:
-        result.deviation = {"kind": dev.kind, "reason": dev.reason, "issue": dev.issue}
+        result.deviation = {"id": dev.id, "kind": dev.kind, "reason": dev.reason, "issue": dev.issue}
         result.verdict = "xpass" if conforms else "xfail"
     else:
         result.verdict = "conforms" if conforms else "deviates"
+    result.precision = _precision(result, case.hp_dtype)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _fingerprint(runs, case: Case, dtype: str, best: str, best_units: float) -> str:
-    """The knob vector: the matched preset's when one fits, else a full fingerprint search."""
-    if best_units <= 1.0:
+def _precision(result: CaseResult, hp_dtype: str | None) -> dict[str, Any]:
+    """The precision axis: the worst error against the claimed rule, whether it is within tolerance,
+    the precision model the expected trajectory used (Case.hp_dtype) and the registered reason."""
+    out: dict[str, Any] = {"units": _num(result.worst_units), "model": hp_dtype or "",
+                           "status": "within tolerance" if not result.goldens_failed else "out of tolerance"}
+    if result.goldens_failed and result.deviation:
+        out["status"] = f"registered {result.deviation['kind']} deviation"
+        out["deviation"] = result.deviation.get("id", "")
+    return out
+
+
+def _precision_tag(hp_dtype: str | None) -> str:
+    """The reference's precision knob as the fingerprint reports it, e.g. ' [powers=float32]'."""
+    powers = plan.split_precision(hp_dtype)[1]
+    return f" [powers={powers}]" if powers else ""
+
+
+def _fingerprint(runs, case: Case, dtype: str, best: str, best_units: float, sem=None) -> str:
+    """The knob vector: the matched preset's when one fits or is identified (semantics), else a full
+    fingerprint search."""
+    if best_units <= 1.0 or (sem is not None and sem.status != "unknown"):
         return fingerprint.compact(get_rule(best).relevant_knobs())
 
     return fingerprint.fingerprint(runs, plan.base_rule(case.rule), dtype, case.hp_dtype).compact()

@@ -74,8 +74,9 @@ def power_conditioning(knobs, family: str, betas, steps: int) -> np.ndarray:
 
         kappa_t = POWER_ULPS * sum_beta weight_beta * beta^t / (1 - beta^t)
 
-    Zero for rules without bias correction (and without corrected_lr decay scaling)."""
-    kappa = np.zeros(steps)
+    Zero for rules without bias correction (and without corrected_lr decay scaling). NAdam's momentum
+    schedule adds `schedule_conditioning`."""
+    kappa = schedule_conditioning(knobs, betas, steps) if family == "nadam" else np.zeros(steps)
     uses_powers = knobs.get("bias_correction", "on") == "on" or knobs.get("decay_scaling") == "corrected_lr"
     if not uses_powers:
         return kappa
@@ -86,6 +87,28 @@ def power_conditioning(knobs, family: str, betas, steps: int) -> np.ndarray:
             p = beta ** ts
             kappa += POWER_ULPS * weight * p / (1.0 - p)
     return kappa
+
+
+def schedule_conditioning(knobs, hp, steps: int) -> np.ndarray:
+    """kappa_t of NAdam's momentum schedule computed in the parameter dtype (spec/nadam_radam_adamax_lion.md):
+    mu_t = beta1*(1 - 0.5*q^(t*psi)), q = 0.96, P_t = mu_1*...*mu_t, and the Nesterov step
+    m_hat = mu_{t+1}*m/(1 - P_{t+1}) + (1 - mu_t)*g/(1 - P_t). With q and q^(t*psi) rounded,
+    mu_t is off by d_mu(t) <= (t*psi + POWER_ULPS)*u relative (0.5q^s/(1 - 0.5q^s) <= 1), P_t by
+    d_P(t) <= sum_{i<=t} (d_mu(i) + u), and the step by
+
+        kappa_t = d_mu(t+1) + P_{t+1}/(1-P_{t+1})*d_P(t+1) + mu_t/(1-mu_t)*d_mu(t) + P_t/(1-P_t)*d_P(t)
+
+    in units of u. Zero without the schedule."""
+    if knobs.get("nadam_schedule") != "dozat":
+        return np.zeros(steps)
+    beta1, psi = float(hp.get("beta1", 0.9)), float(hp.get("momentum_decay", 0.004))
+    ts = np.arange(1, steps + 2, dtype=np.float64)                     # t = 1..T+1
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (ts * psi))
+    d_mu = ts * psi + POWER_ULPS
+    prod, d_prod = np.cumprod(mu), np.cumsum(d_mu + 1.0)
+    cond_p = prod / (1.0 - prod)
+    now, nxt = slice(0, steps), slice(1, steps + 1)
+    return d_mu[nxt] + cond_p[nxt] * d_prod[nxt] + mu[now] / (1.0 - mu[now]) * d_mu[now] + cond_p[now] * d_prod[now]
 
 
 def tolerance(golden: np.ndarray, dtype: str, knobs=None, conditioning: np.ndarray | None = None) -> np.ndarray:
