@@ -11,7 +11,7 @@ from pathlib import Path
 
 _REQUIRED = ("id", "framework", "versions", "kind", "reason", "issue")
 _KINDS = ("bug", "by-design", "precision")
-_COVER_FIELDS = ("case", "golden", "except_golden", "device", "dtype", "note")
+_COVER_FIELDS = ("case", "golden", "except_golden", "device", "dtype", "note", "shown_by")
 SCHEMA_VERSION = 2
 
 
@@ -24,6 +24,9 @@ class Cover:
     device: str = "*"
     dtype: str = "*"
     note: str = ""
+    #: a test ("tests/...py::test_name") that shows the deviation where no golden can (e.g. sparse
+    #: gradients); such a cover matches no golden run and is checked by that test instead
+    shown_by: str = ""
 
     def matches(self, case_id: str, golden: str, device: str, dtype: str) -> bool:
         return (fnmatch.fnmatchcase(case_id, self.case)
@@ -86,8 +89,10 @@ def _cover(item, label: str) -> Cover:
     unknown = sorted(set(item) - set(_COVER_FIELDS))
     if unknown:
         raise ValueError(f"{label} has unknown field(s) {', '.join(unknown)}")
+    if item.get("shown_by") and "::" not in item["shown_by"]:
+        raise ValueError(f"{label}: shown_by must name a test as FILE::TEST")
     return Cover(item["case"], _patterns(item.get("golden", "*")), _patterns(item.get("except_golden", ())),
-                 item.get("device", "*"), item.get("dtype", "*"), item.get("note", ""))
+                 item.get("device", "*"), item.get("dtype", "*"), item.get("note", ""), item.get("shown_by", ""))
 
 
 def _entry(entry, where: str, i: int) -> Deviation:

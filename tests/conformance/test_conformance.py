@@ -12,6 +12,8 @@ one that is merely not installed (and not required) is reported as skipped, neve
 from __future__ import annotations
 
 
+import fnmatch
+
 import pytest
 
 from optconform import compare, deviations, plan, registry, runner
@@ -110,3 +112,27 @@ def test_matches_claimed_rule(adapter, case, dtype):
     if result.verdict == "conforms":
         assert result.matched_rule == case.rule, (
             f"{case.id} claims {case.rule!r} but matches {result.matched_rule!r}: {result.candidate_units}")
+
+
+def _registered_frameworks():
+    return [(name, adapter) for name, adapter, _ in LOADED if adapter is not None]
+
+
+@pytest.mark.parametrize("name,adapter", _registered_frameworks(), ids=[n for n, _ in _registered_frameworks()])
+def test_every_registry_cover_matches_a_run(name, adapter):
+    """Each place a registry entry of this framework lists (a [[deviation.covers]]) matches at least
+    one (case, golden, device, dtype) run of the installed adapter, or names the test that shows it:
+    an entry that matches nothing fails here (optconform/known_deviations/*.toml)."""
+    version = adapter.version()
+    runs = [(case.id, golden.name, device, dtype) for case in adapter.cases()
+            for device in adapter.devices() if device in case.devices for dtype in case.dtypes
+            for golden in plan.goldens_for(case, adapter.supports_eta)]
+    for dev in deviations.registry():
+        if dev.framework != name or not deviations.version_in(version, dev.versions):
+            continue
+        for cover in dev.covers:
+            if cover.shown_by or not any(fnmatch.fnmatchcase(d, cover.device) for d in adapter.devices()):
+                continue        # shown by a named test (checked in tests/harness), or a device not here
+            assert any(cover.matches(*run) for run in runs), (
+                f"registry entry {dev.id!r}: cover case={cover.case!r} dtype={cover.dtype!r} golden={cover.golden} "
+                f"matches no run of {name} {version}: remove it or fix the pattern")
