@@ -56,9 +56,10 @@ def rule_terms(knobs) -> tuple[int, bool]:
     return weight_roundings, feedback
 
 
-#: Relative error of a power beta^t computed in the parameter dtype, in units of u: pow() within one
-#: ulp of its result (an ulp of x in [2^-k, 2^(1-k)) is at most 2u*x).
-POWER_ULPS = 2.0
+#: Error of a power beta^t computed in the parameter dtype, in ulps of the result: pow() correctly
+#: rounded (half an ulp). The rounding of beta itself is not in this bound: the reference models it
+#: exactly (compare.power_betas). A pow that is off by more shows as a precision deviation.
+POWER_ULPS = 0.5
 #: Which betas each family raises to the power t, and the exponent with which the update depends on
 #: 1 - beta^t (m_hat = m/bc1: 1; sqrt(v_hat) = sqrt(v/bc2): 1/2).
 _POWER_WEIGHTS = {"adam": {"beta1": 1.0, "beta2": 0.5}, "radam": {"beta1": 1.0, "beta2": 0.5},
@@ -68,24 +69,27 @@ _POWER_WEIGHTS = {"adam": {"beta1": 1.0, "beta2": 0.5}, "radam": {"beta1": 1.0, 
 def power_conditioning(knobs, family: str, betas, steps: int) -> np.ndarray:
     """kappa_t (t = 1..T): the relative error of the update, in units of u, that the bias-correction
     scalars bring when the native run computes them in its parameter dtype (spec/tolerance.md,
-    "Scalar precision"). A power p = beta^t computed with relative error POWER_ULPS*u makes
-    bc = 1 - p wrong by POWER_ULPS*u*p/(1 - p) relative (the condition number of 1 - p), and the
-    update depends on bc with the exponent of `_POWER_WEIGHTS`:
+    "Scalar precision"). A power p = beta^t computed within POWER_ULPS ulps, ulp(p) = 2u*2^floor(log2 p),
+    makes bc = 1 - p wrong by POWER_ULPS*ulp(p)/(1 - p) relative (1 - p itself is exact for p >= 1/2,
+    Sterbenz), and the update depends on bc with the exponent of `_POWER_WEIGHTS`:
 
-        kappa_t = POWER_ULPS * sum_beta weight_beta * beta^t / (1 - beta^t)
+        kappa_t = sum_beta weight_beta * POWER_ULPS * 2*2^floor(log2 beta^t) / (1 - beta^t)
 
-    Zero for rules without bias correction (and without corrected_lr decay scaling). NAdam's momentum
-    schedule adds `schedule_conditioning`."""
+    Zero for rules without bias correction (and without corrected_lr decay scaling), and with a trust
+    ratio: the step lr*||w||*d/||d|| is invariant to a common scalar factor on d, so the error of the
+    scalars cancels (up to its share through eps and decay inside the ratio, which a correct pow makes
+    second order). NAdam's momentum schedule adds `schedule_conditioning`."""
     kappa = schedule_conditioning(knobs, betas, steps) if family == "nadam" else np.zeros(steps)
     uses_powers = knobs.get("bias_correction", "on") == "on" or knobs.get("decay_scaling") == "corrected_lr"
-    if not uses_powers:
+    if not uses_powers or knobs.get("trust_ratio") == "on":
         return kappa
     ts = np.arange(1, steps + 1, dtype=np.float64)
     for name, weight in _POWER_WEIGHTS.get(family, {}).items():
         beta = float(betas.get(name, 0.0))
         if 0.0 < beta < 1.0:
             p = beta ** ts
-            kappa += POWER_ULPS * weight * p / (1.0 - p)
+            ulp_in_u = 2.0 * 2.0 ** np.floor(np.log2(p))                 # ulp(p) / u
+            kappa += weight * POWER_ULPS * ulp_in_u / (1.0 - p)
     return kappa
 
 
@@ -93,7 +97,7 @@ def schedule_conditioning(knobs, hp, steps: int) -> np.ndarray:
     """kappa_t of NAdam's momentum schedule computed in the parameter dtype (spec/nadam_radam_adamax_lion.md):
     mu_t = beta1*(1 - 0.5*q^(t*psi)), q = 0.96, P_t = mu_1*...*mu_t, and the Nesterov step
     m_hat = mu_{t+1}*m/(1 - P_{t+1}) + (1 - mu_t)*g/(1 - P_t). With q and q^(t*psi) rounded,
-    mu_t is off by d_mu(t) <= (t*psi + POWER_ULPS)*u relative (0.5q^s/(1 - 0.5q^s) <= 1), P_t by
+    mu_t is off by d_mu(t) <= (t*psi + 2*POWER_ULPS)*u relative (0.5q^s/(1 - 0.5q^s) <= 1), P_t by
     d_P(t) <= sum_{i<=t} (d_mu(i) + u), and the step by
 
         kappa_t = d_mu(t+1) + P_{t+1}/(1-P_{t+1})*d_P(t+1) + mu_t/(1-mu_t)*d_mu(t) + P_t/(1-P_t)*d_P(t)
@@ -104,7 +108,7 @@ def schedule_conditioning(knobs, hp, steps: int) -> np.ndarray:
     beta1, psi = float(hp.get("beta1", 0.9)), float(hp.get("momentum_decay", 0.004))
     ts = np.arange(1, steps + 2, dtype=np.float64)                     # t = 1..T+1
     mu = beta1 * (1.0 - 0.5 * 0.96 ** (ts * psi))
-    d_mu = ts * psi + POWER_ULPS
+    d_mu = ts * psi + 2.0 * POWER_ULPS
     prod, d_prod = np.cumprod(mu), np.cumsum(d_mu + 1.0)
     cond_p = prod / (1.0 - prod)
     now, nxt = slice(0, steps), slice(1, steps + 1)
