@@ -176,7 +176,11 @@ def match(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dty
 
 def decay_kind(rule_name: str) -> str:
     """A short description of how a rule decays, e.g. 'decoupled x lr' or 'coupled (L2)'."""
-    knobs = get_rule(rule_name).knobs
+    return decay_kind_of(get_rule(rule_name).knobs)
+
+
+def decay_kind_of(knobs: Mapping[str, str]) -> str:
+    """decay_kind for a knob vector (e.g. a rule's canonical relevant_knobs)."""
     decay = knobs.get("decay", "none")
     if decay == "none":
         return "none"

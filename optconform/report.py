@@ -53,7 +53,7 @@ def matrix(results: Iterable[dict[str, Any]]) -> str:
         seps = [_separation(r) for r in items if r.get("semantics")]
         claimed = first.get("claimed_rule") or "-"
         named = {r.get("matched_rule") for r in items if r.get("verdict") != "error" and r.get("matched_rule")
-                 and (r.get("semantics") or {}).get("status") != "unknown"}
+                 and (r.get("semantics") or {}).get("status") in ("identified", "equivalent")}
         flag = "" if named <= {claimed} else "  <- not the claimed rule"
         version = first.get("framework_version") or ""
         prints = sorted({r.get("fingerprint") for r in items if r.get("fingerprint")}) or ["-"]
@@ -132,6 +132,9 @@ def semantics_line(r: dict[str, Any]) -> str:
     if sem.get("status") == "unknown":
         return (f"semantics: unknown — no preset separated by >= 100x; nearest {matched!r} at {_units(units)} "
                 f"units, {runner} (decay {r.get('decay_kind')})")
+    if sem.get("status") == "ambiguous":
+        return (f"semantics: within tolerance of {matched!r} ({_decay(r)}), but {runner}: the probes do not "
+                f"separate them by 100x in {r.get('dtype')}")
     same = sem.get("equivalent_rules") or []
     text = f"semantics: {matched!r} ({_decay(r)}) at {_units(units)} units, {runner}"
     if same:

@@ -12,7 +12,8 @@ than that are not told apart by the probes.
 Candidates whose float64 references coincide on every golden the case ran (within one float64
 tolerance unit) are *equivalent* for this configuration — e.g. coupled L2 and decoupled x lr decay
 for SGD without momentum, or every decay order with wd = 0 — and are listed, never counted as the
-runner-up (spec/README.md, "Weight-decay taxonomy": same maths).
+runner-up (spec/README.md, "Weight-decay taxonomy": same maths); so are the decay kinds of a rule's
+own canonical knob vector (plain SGD's coupled L2 is decoupled x lr).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ SEPARATION = 100.0
 
 @dataclass
 class Semantics:
-    status: str                     # identified | equivalent | unknown
+    status: str                     # identified | equivalent | ambiguous | unknown
     rule: str                       # the best candidate ("" when no candidate could be scored)
     decay_kind: str                 # its decay kind, or "unknown"
     units: float                    # the best candidate's worst error (tolerance units)
@@ -79,16 +80,27 @@ def identify(scores: Mapping[str, float], best: str, runs: Sequence) -> Semantic
     close = sorted((n for n in scores if n != best and scores[n] < SEPARATION * scale), key=lambda n: scores[n])
     same = [n for n in close if equivalent(best, n, goldens)]
     others = sorted((scores[n], n) for n in scores if n != best and n not in same)
+    kinds = {compare.decay_kind(n) for n in same} | {_canonical_kind(best)}
     sem = Semantics("identified", best, compare.decay_kind(best), best_units, equivalent_rules=same,
-                    equivalent_decay_kinds=sorted({compare.decay_kind(n) for n in same} - {compare.decay_kind(best)}))
+                    equivalent_decay_kinds=sorted(kinds - {compare.decay_kind(best)}))
     if others:
         sem.runner_up_units, sem.runner_up = others[0]
         sem.separation = sem.runner_up_units / scale
     if sem.separation < SEPARATION:
         rivals = [n for units, n in others if units < SEPARATION * scale]
-        kinds = {compare.decay_kind(n) for n in [best, *rivals]}
-        sem.status = "unknown"
-        sem.decay_kind = compare.decay_kind(best) if len(kinds) == 1 else "unknown"
-    elif same:
+        rival_kinds = {compare.decay_kind(n) for n in [best, *rivals]}
+        # within tolerance of the best but not 100x from a rival: the probes cannot tell them apart
+        # (e.g. bfloat16, whose tolerance is 2^16 float32's); out of tolerance as well: unknown
+        sem.status = "ambiguous" if best_units <= 1.0 else "unknown"
+        if len(rival_kinds) > 1:
+            sem.decay_kind = "unknown"
+    elif sem.equivalent_decay_kinds or same:
         sem.status = "equivalent"
     return sem
+
+
+def _canonical_kind(rule_name: str) -> str:
+    """The decay kind of a rule's canonical knob vector (reference.rules.relevant_knobs folds the same
+    maths: plain SGD's coupled L2 is the lr-scaled pre-step shrink)."""
+    rule = get_rule(rule_name)
+    return compare.decay_kind_of({**rule.knobs, **rule.relevant_knobs()})

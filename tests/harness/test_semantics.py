@@ -59,10 +59,13 @@ def test_power_conditioning_is_the_condition_number_of_one_minus_beta_power():
     knobs = {"bias_correction": "on"}
     kappa = power_conditioning(knobs, "adam", {"beta1": 0.9, "beta2": 0.999}, 3)
     t = np.arange(1, 4)
-    want = 2.0 * (0.9 ** t / (1 - 0.9 ** t) + 0.5 * 0.999 ** t / (1 - 0.999 ** t))
+    ulp = lambda p: 2.0 * 2.0 ** np.floor(np.log2(p))     # noqa: E731  (ulp(p) in units of u)
+    want = 0.5 * (ulp(0.9 ** t) / (1 - 0.9 ** t) + 0.5 * ulp(0.999 ** t) / (1 - 0.999 ** t))
     np.testing.assert_allclose(kappa, want)
     assert not power_conditioning({"bias_correction": "off"}, "adam", {"beta1": 0.9, "beta2": 0.999}, 3).any()
     assert not power_conditioning({}, "sgd", {}, 3).any()
+    # a trust ratio cancels a common factor of the direction
+    assert not power_conditioning({"bias_correction": "on", "trust_ratio": "on"}, "adam", {"beta2": 0.999}, 3).any()
 
 
 def test_schedule_conditioning_only_with_the_dozat_schedule():
@@ -107,3 +110,18 @@ def test_power_betas_change_only_the_bias_correction():
     assert compare.power_betas("adamw", golden, "powers=float64") is None
     assert compare.conditioning("adamw", golden, "powers=exact") is None
     assert compare.conditioning("adamw", golden, "powers=float32").shape == (golden.steps,)
+
+
+def test_canonical_equivalence_of_plain_sgd_is_stated():
+    """sgd's own canonical knobs are decoupled x lr (relevant_knobs folds plain SGD): the decay column
+    says both instead of contradicting the fingerprint."""
+    runs = _runs("sgd", [g.name for g in plan.all_goldens() if g.rule == "sgd"][:2])
+    sem = semantics.identify({"sgd": 0.3, "sgd_momentum": 1e6}, "sgd", runs)
+    assert sem.status == "equivalent" and sem.decay_kind == "coupled (L2)"
+    assert sem.label() == "coupled (L2) = decoupled x lr (equivalent)"
+
+
+def test_within_tolerance_but_not_separated_is_ambiguous():
+    runs = _runs("adamw", ("adamw__first_steps",))
+    sem = semantics.identify({"adamw": 0.5, "adamw_eps_hat": 9.0, "adam_l2": 1e6}, "adamw", runs)
+    assert sem.status == "ambiguous" and sem.rule == "adamw" and sem.decay_kind == "decoupled x lr"
