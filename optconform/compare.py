@@ -87,6 +87,8 @@ def expected(rule_name: str, golden: Golden, hp_dtype: str | None = None,
     scenario's hyper-parameters): the stored golden when it is exactly that, else a cached reference run.
     `dtype` (the native run's) resolves a `powers=param` clause of hp_dtype."""
     hp_dtype = resolve_precision(hp_dtype, dtype) if dtype else hp_dtype
+    if split_precision(hp_dtype)[1] == "param":     # not "cannot express": a caller's mistake
+        raise ValueError("powers=param must be resolved for the run's dtype (pass dtype=)")
     if rule_name == golden.rule and hp_dtype is None and not overrides and golden.params:
         return golden.params          # (a sensitivity variant of a golden carries no trajectory)
     key = (rule_name, golden.name, hp_dtype, repr(sorted((overrides or {}).items())))

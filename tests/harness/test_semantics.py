@@ -125,3 +125,10 @@ def test_within_tolerance_but_not_separated_is_ambiguous():
     runs = _runs("adamw", ("adamw__first_steps",))
     sem = semantics.identify({"adamw": 0.5, "adamw_eps_hat": 9.0, "adam_l2": 1e6}, "adamw", runs)
     assert sem.status == "ambiguous" and sem.rule == "adamw" and sem.decay_kind == "decoupled x lr"
+
+
+def test_unresolved_powers_param_is_an_error_not_a_missing_rule():
+    (golden,) = _goldens("adamw__first_steps")
+    with pytest.raises(ValueError, match="powers=param"):
+        compare.expected("adamw", golden, "powers=param")
+    assert compare.expected("adamw", golden, "powers=param", dtype="float32") is not None
