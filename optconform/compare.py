@@ -162,6 +162,17 @@ def candidates(claimed: str) -> list[str]:
     return names
 
 
+def per_golden(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dtype: str,
+               hp_dtype: str | None = None) -> dict[str, list[float]]:
+    """Candidate -> its worst error on each run, in `runs` order (inf where it cannot express one)."""
+    return {name: [worst_units(name, [run], dtype, hp_dtype) for run in runs] for name in candidates(claimed)}
+
+
+def best_of(scores: Mapping[str, float], claimed: str) -> str:
+    """The best candidate: any within 1 unit beats every other, the claimed rule first; else the nearest."""
+    return min(scores, key=lambda n: (scores[n] > 1.0, scores[n] if scores[n] > 1.0 else 0.0, n != claimed))
+
+
 def match(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dtype: str,
           hp_dtype: str | None = None) -> tuple[str, float, dict[str, float]]:
     """The rule among `candidates(claimed)` whose reference is closest to the native runs.
@@ -169,10 +180,8 @@ def match(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dty
     Returns (best rule, its worst error in tolerance units, worst error of every candidate). The
     claimed rule wins ties, so a conforming case is reported as matching its claim.
     """
-    scores: dict[str, float] = {}
-    for name in candidates(claimed):
-        scores[name] = worst_units(name, runs, dtype, hp_dtype)
-    best = min(scores, key=lambda n: (scores[n] > 1.0, scores[n] if scores[n] > 1.0 else 0.0, n != claimed))
+    scores = {name: max(units, default=0.0) for name, units in per_golden(runs, claimed, dtype, hp_dtype).items()}
+    best = best_of(scores, claimed)
     return best, scores[best], scores
 
 

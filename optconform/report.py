@@ -136,7 +136,10 @@ def semantics_line(r: dict[str, Any]) -> str:
         return (f"semantics: within tolerance of {matched!r} ({_decay(r)}), but {runner}: the probes do not "
                 f"separate them by 100x in {r.get('dtype')}")
     same = sem.get("equivalent_rules") or []
-    text = f"semantics: {matched!r} ({_decay(r)}) at {_units(units)} units, {runner}"
+    text = f"semantics: {matched!r} ({_decay(r)}) at {_units(sem.get('units'))} units, {runner}"
+    left = sem.get("uninformative_goldens") or []
+    if left:
+        text += f" (judged without {', '.join(left)}, which no preset explains)"
     if same:
         text += f"; equivalent here: {', '.join(same)}"
     if matched != r.get("claimed_rule"):

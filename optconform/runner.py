@@ -129,9 +129,12 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     result.worst_at = {"golden": worst.golden, "step": worst.step, "tensor": worst.tensor,
                        "index": list(worst.index), "native": _num(worst.native), "expected": _num(worst.expected)}
     result.first_divergence = f"{first.golden}: {first.describe()}" if first else ""
-    best, best_units, scores = compare.match(runs, case.rule, dtype, case.hp_dtype)
+    units = compare.per_golden(runs, case.rule, dtype, case.hp_dtype)
+    scores = {name: max(u, default=0.0) for name, u in units.items()}
+    sem, sem.uninformative_goldens = semantics.identify_runs(units, case.rule, runs)
+    best = sem.rule if sem.status != "unknown" else compare.best_of(scores, case.rule)
+    best_units = scores[best]
     result.matched_rule, result.matched_units, result.candidate_units = best, best_units, scores
-    sem = semantics.identify(scores, best, runs)
     result.semantics, result.equivalent_rules = sem.to_json(), list(sem.equivalent_rules)
     result.decay_kind = sem.decay_kind
     result.fingerprint = _fingerprint(runs, case, dtype, best, best_units, sem) + _precision_tag(case.hp_dtype)

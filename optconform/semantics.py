@@ -40,6 +40,9 @@ class Semantics:
     separation: float = math.inf    # runner_up_units / max(units, 1)
     equivalent_rules: list[str] = field(default_factory=list)
     equivalent_decay_kinds: list[str] = field(default_factory=list)
+    #: goldens left out of the judgement: no candidate fits them and none is separated there
+    #: (`informative`); their failure is on the precision axis
+    uninformative_goldens: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -69,12 +72,36 @@ def equivalent(a: str, b: str, goldens: Sequence) -> bool:
     return True
 
 
+def informative(units: Mapping[str, Sequence[float]]) -> list[int]:
+    """Indices of the runs that can tell candidates apart: a run on which no candidate fits (> 1 unit)
+    and the best two are within SEPARATION of each other (or every candidate is infinitely off: a
+    NaN/Inf native output) carries no information about *which* maths the case implements — it is a
+    defect or precision problem of its own, judged on the precision axis."""
+    keep = []
+    for i in range(len(next(iter(units.values()), []))):
+        col = sorted(u[i] for u in units.values())
+        best, second = col[0], (col[1] if len(col) > 1 else math.inf)
+        if best <= 1.0 or (math.isfinite(best) and second >= SEPARATION * best):
+            keep.append(i)
+    return keep
+
+
+def identify_runs(units: Mapping[str, Sequence[float]], claimed: str, runs: Sequence) -> tuple[Semantics, list[str]]:
+    """Semantics from per-run candidate errors (compare.per_golden), judged on the informative runs
+    (all of them when none is); also the names of the goldens left out."""
+    keep = informative(units) or list(range(len(runs)))
+    scores = {name: max((u[i] for i in keep), default=0.0) for name, u in units.items()}
+    best = compare.best_of(scores, claimed)
+    sem = identify(scores, best, [runs[i] for i in keep])
+    return sem, [runs[i][0].name for i in range(len(runs)) if i not in keep]
+
+
 def identify(scores: Mapping[str, float], best: str, runs: Sequence) -> Semantics:
     """The semantics of native `runs` ((golden, params) pairs) from the candidates' `scores`
     (compare.match) and the best candidate `best`."""
     best_units = scores[best]
     if not math.isfinite(best_units):
-        return Semantics("unknown", best, "unknown", best_units)
+        return Semantics("unknown", best, "unknown", best_units, separation=math.nan)
     scale = max(best_units, 1.0)
     goldens = [golden for golden, _ in runs]
     close = sorted((n for n in scores if n != best and scores[n] < SEPARATION * scale), key=lambda n: scores[n])

@@ -132,3 +132,16 @@ def test_unresolved_powers_param_is_an_error_not_a_missing_rule():
     with pytest.raises(ValueError, match="powers=param"):
         compare.expected("adamw", golden, "powers=param")
     assert compare.expected("adamw", golden, "powers=param", dtype="float32") is not None
+
+
+def test_goldens_no_candidate_explains_are_left_out_of_the_semantics():
+    """A NaN native output on one golden (every candidate infinitely off) or a golden all candidates
+    miss alike says nothing about which maths the case implements: judged on the others."""
+    runs = _runs("adamw", ("adamw__first_steps", "adamw__large_decay", "adamw__tiny_grad"))
+    units = {"adamw": [0.3, math.inf, 50.0], "adam_l2": [4e5, math.inf, 60.0], "adamw_paper": [7e5, math.inf, 70.0]}
+    assert semantics.informative(units) == [0]
+    sem, left = semantics.identify_runs(units, "adamw", runs)
+    assert sem.status == "identified" and sem.rule == "adamw" and left == [runs[1][0].name, runs[2][0].name]
+    # nothing informative: judged on everything, unknown
+    sem, left = semantics.identify_runs({"adamw": [math.inf], "adam_l2": [math.inf]}, "adamw", runs[:1])
+    assert sem.status == "unknown" and left == [] and math.isnan(sem.separation)
