@@ -48,9 +48,13 @@ def matrix(results: Iterable[dict[str, Any]]) -> str:
     for (framework, _version, case, device), items in groups.items():
         by_dtype = {r.get("dtype"): r for r in items}
         first = items[0]
-        matched = sorted({_matched(r) for r in items if r.get("verdict") != "error"}) or ["-"]
-        decay = sorted({_decay(r) for r in items if r.get("decay_kind")}) or ["-"]
-        seps = [_separation(r) for r in items if r.get("semantics")]
+        # the case's semantics: from the dtypes that separate the rules (bfloat16's tolerance often
+        # cannot; such rows are 'ambiguous' and only shown when no dtype separates)
+        named = [r for r in items if (r.get("semantics") or {}).get("status") in ("identified", "equivalent")]
+        shown = named or items
+        matched = sorted({_matched(r) for r in shown if r.get("verdict") != "error"}) or ["-"]
+        decay = sorted({_decay(r) for r in shown if r.get("decay_kind")}) or ["-"]
+        seps = [_separation(r) for r in shown if r.get("semantics")]
         claimed = first.get("claimed_rule") or "-"
         named = {r.get("matched_rule") for r in items if r.get("verdict") != "error" and r.get("matched_rule")
                  and (r.get("semantics") or {}).get("status") in ("identified", "equivalent")}
