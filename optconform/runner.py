@@ -129,15 +129,7 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     result.worst_at = {"golden": worst.golden, "step": worst.step, "tensor": worst.tensor,
                        "index": list(worst.index), "native": _num(worst.native), "expected": _num(worst.expected)}
     result.first_divergence = f"{first.golden}: {first.describe()}" if first else ""
-    units = compare.per_golden(runs, case.rule, dtype, case.hp_dtype)
-    scores = {name: max(u, default=0.0) for name, u in units.items()}
-    sem, sem.uninformative_goldens = semantics.identify_runs(units, case.rule, runs)
-    best = sem.rule if sem.status != "unknown" else compare.best_of(scores, case.rule)
-    best_units = scores[best]
-    result.matched_rule, result.matched_units, result.candidate_units = best, best_units, scores
-    result.semantics, result.equivalent_rules = sem.to_json(), list(sem.equivalent_rules)
-    result.decay_kind = sem.decay_kind
-    result.fingerprint = _fingerprint(runs, case, dtype, best, best_units, sem) + _precision_tag(case.hp_dtype)
+    _semantics(result, runs, case, dtype)
     conforms = not failed
     if failed:   # a registered deviation must cover every failing golden, or the row deviates
         covering = [_deviation(adapter.name, version, case.id, [name], device, dtype) for name in failed]
@@ -152,6 +144,18 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     result.precision = _precision(result, case.hp_dtype)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _semantics(result: CaseResult, runs, case: Case, dtype: str) -> None:
+    """The semantics axis (optconform.semantics): matched rule, decay kind, candidates, fingerprint."""
+    units = compare.per_golden(runs, case.rule, dtype, case.hp_dtype)
+    scores = {name: max(u, default=0.0) for name, u in units.items()}
+    sem, sem.uninformative_goldens = semantics.identify_runs(units, case.rule, runs)
+    best = sem.rule if sem.status != "unknown" else compare.best_of(scores, case.rule)
+    result.matched_rule, result.matched_units, result.candidate_units = best, scores[best], scores
+    result.semantics, result.equivalent_rules = sem.to_json(), list(sem.equivalent_rules)
+    result.decay_kind = sem.decay_kind
+    result.fingerprint = _fingerprint(runs, case, dtype, best, scores[best], sem) + _precision_tag(case.hp_dtype)
 
 
 def _precision(result: CaseResult, hp_dtype: str | None) -> dict[str, Any]:
