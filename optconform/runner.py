@@ -150,7 +150,7 @@ def _semantics(result: CaseResult, runs, case: Case, dtype: str) -> None:
     """The semantics axis (optconform.semantics): matched rule, decay kind, candidates, fingerprint."""
     units = compare.per_golden(runs, case.rule, dtype, case.hp_dtype)
     scores = {name: max(u, default=0.0) for name, u in units.items()}
-    sem, sem.uninformative_goldens = semantics.identify_runs(units, case.rule, runs)
+    sem, _ = semantics.identify_runs(units, case.rule, runs)
     best = sem.rule if sem.status != "unknown" else compare.best_of(scores, case.rule)
     result.matched_rule, result.matched_units, result.candidate_units = best, scores[best], scores
     result.semantics, result.equivalent_rules = sem.to_json(), list(sem.equivalent_rules)

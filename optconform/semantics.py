@@ -93,7 +93,8 @@ def identify_runs(units: Mapping[str, Sequence[float]], claimed: str, runs: Sequ
     scores = {name: max((u[i] for i in keep), default=0.0) for name, u in units.items()}
     best = compare.best_of(scores, claimed)
     sem = identify(scores, best, [runs[i] for i in keep])
-    return sem, [runs[i][0].name for i in range(len(runs)) if i not in keep]
+    sem.uninformative_goldens = [runs[i][0].name for i in range(len(runs)) if i not in keep]
+    return sem, sem.uninformative_goldens
 
 
 def identify(scores: Mapping[str, float], best: str, runs: Sequence) -> Semantics:
