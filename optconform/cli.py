@@ -67,6 +67,12 @@ def _cmd_golden(args) -> int:
               f"{audit.MIN_MARGIN:g} float32 tolerance units):")
         print(audit.format_observability(flips))
         print()
+        scalar_flips = audit.observability(scalars=True)
+        print("Observability under float32 bias-correction scalars (the tolerance of cases that declare "
+              "powers=float32 or param; spec/tolerance.md, Scalar precision):")
+        print(audit.format_observability(scalar_flips))
+        flips = flips + scalar_flips
+        print()
         print("float32 sanity (the reference's own maths in float32 vs the float64 goldens):")
         sanity = audit.float32_sanity()
         print(audit.format_sanity(sanity))
