@@ -277,7 +277,7 @@ def _cmd_diff(args) -> int:
         atomic_write(args.markdown, text)
     if args.json:
         atomic_write(args.json, json.dumps(found.to_json(), indent=1) + "\n")
-    return 1 if found.changed else 0
+    return 1 if found.changed and not args.report_only else 0
 
 
 def _cmd_baseline(args) -> int:
@@ -586,6 +586,8 @@ def _add_parsers(sub) -> None:
     p.add_argument("new", help="the later results JSON, e.g. from optconform run --json")
     p.add_argument("--markdown", help="write the diff as markdown here (a CI job summary or PR comment)")
     p.add_argument("--json", help="write the diff as JSON here")
+    p.add_argument("--report-only", action="store_true", help="exit 0 even on a semantic change (the run is "
+                   "becoming the new baseline: tools/update-baselines)")
     p.set_defaults(func=_cmd_diff)
     p = add("baseline", "write a committed baseline (baselines/<lane>.json) from a results JSON")
     p.add_argument("results", help="a results JSON from optconform run --json")
