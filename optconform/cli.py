@@ -305,7 +305,7 @@ def _cmd_history(args) -> int:
             print(f"[{i}/{len(releases)}] {release.framework} {release.label}", file=sys.stderr, flush=True)
             records.append(environments.run(release, Path(args.env_dir).expanduser(), out, args.keep_envs,
                                             lambda msg: print(msg, file=sys.stderr, flush=True)))
-        history = tables.document(args.framework, records)
+        history = tables.document(args.framework, records, environments.source_commit())
     paths = tables.write(history, args.out)
     print(f"wrote {' and '.join(paths)}")
     failed = [r["release"] for r in history["releases"] if r["doc"] is None]
