@@ -113,7 +113,7 @@ def _row_changes(key, old: dict[str, Any], new: dict[str, Any]) -> tuple[list[Ch
 
 def _drift(key, old: dict[str, Any], new: dict[str, Any]) -> Change | None:
     a, b = _units(old.get("worst_units")), _units(new.get("worst_units"))
-    if not (a > 0 and b > 0) or max(a, b) < DRIFT_FLOOR or max(a, b) / min(a, b) < DRIFT_FACTOR:
+    if not (0 < a < math.inf and 0 < b < math.inf) or max(a, b) < DRIFT_FLOOR or max(a, b) / min(a, b) < DRIFT_FACTOR:
         return None
     return Change(key[1], key[2], key[3], "worst error (tolerance units)", f"{a:.3g}", f"{b:.3g}")
 

@@ -122,6 +122,7 @@ def test_drift_is_informational_and_thresholded(torch_base):
     rows = [r for r in new["results"] if r["verdict"] == "conforms"]
     rows[0]["worst_units"] = rows[0]["worst_units"] * 3            # reported
     rows[1]["worst_units"] = rows[1]["worst_units"] * 1.5          # below the factor
+    rows[2]["worst_units"] = "inf"                                  # not a number of units: no drift
     found = diff.compare(torch_base, new)
     assert not found.changed
     assert [(c.case, c.device, c.dtype) for c in found.drift] == [(rows[0]["case"], rows[0]["device"], rows[0]["dtype"])]
