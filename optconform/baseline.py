@@ -19,8 +19,9 @@ from typing import Any
 from . import results
 from .fsio import atomic_write
 
-#: Row fields a baseline drops: plotting data and wall times (not part of what a release does).
-DROPPED = ("trace", "seconds")
+#: Row fields a baseline drops: plotting data and wall times (not part of what a release does), and
+#: every candidate's error (the semantics keep the best, the runner-up and their separation).
+DROPPED = ("trace", "seconds", "candidate_units")
 #: Fields of a row's `deviation` a baseline drops: the reason is the registry's, read there.
 DEVIATION_DROPPED = ("reason",)
 #: Row fields kept unrounded: where the worst error is, with the native and expected values.
