@@ -70,7 +70,13 @@ def _cmd_golden(args) -> int:
         print("float32 sanity (the reference's own maths in float32 vs the float64 goldens):")
         sanity = audit.float32_sanity()
         print(audit.format_sanity(sanity))
-        if not all(f.caught for f in flips) or max(r.worst_units for r in sanity) >= 1.0:
+        from optconform.golden import wild
+        print()
+        print("Wild variants (implementation choices seen in third-party optimizers, golden/wild.py):")
+        wilds = wild.wild_observability()
+        print(wild.format_wild(wilds))
+        if not all(f.caught for f in flips) or max(r.worst_units for r in sanity) >= 1.0 or \
+                not all(w.caught for w in wilds):
             return 1
     if not (args.regenerate or args.check or args.audit):
         raise UsageError("golden: give --regenerate, --check and/or --audit")
