@@ -26,8 +26,7 @@ NEUTRAL_HP: Mapping[str, Any] = {
 }
 DTYPES = ("float64", "float32", "bfloat16", "float16")
 _DOTTED = re.compile(r"[A-Za-z]\w*(\.[A-Za-z]\w*)+")
-#: A native keyword argument, optionally indexed into a tuple argument (``betas[0]``).
-_KEYWORD = re.compile(r"([A-Za-z]\w*)(?:\[\d+\])?")
+_KEYWORD = re.compile(r"[A-Za-z]\w*")
 
 
 @dataclass(frozen=True)
@@ -155,16 +154,13 @@ class Adapter:
 
     def unsupported(self, case: Case, device: str) -> str:
         """Why this release cannot run `case` on `device` ('' when it can): the native API or one of
-        the keywords the case passes does not exist in the installed release (verdict n/a, not an
-        error: an older release that lacks `fused=` or `decoupled_weight_decay=`). Only natives named
-        by a dotted path and keywords that are plain identifiers are checked."""
+        the fixed keywords that make the case (`fused=`, `decoupled_weight_decay=`, `amsgrad=`) does
+        not exist in the installed release: verdict n/a, not an error. Natives named by a dotted path
+        are checked; adapter-private entries (``_chain``) are not keywords."""
         if case.factory is not None or not _DOTTED.fullmatch(case.native):
             return ""
         from optconform import natives
-        keywords = {k for k in case.kwargs if _KEYWORD.fullmatch(k)}
-        keywords |= {_KEYWORD.fullmatch(arg).group(1) for canonical, arg in case.hp_map.items()
-                     if canonical not in ("lr", "eta") and _KEYWORD.fullmatch(arg)}
-        return natives.unsupported(case.native, keywords)
+        return natives.unsupported(case.native, [k for k in case.kwargs if _KEYWORD.fullmatch(k)])
 
     def run(self, case: Case, inp: RunInput, device: str, dtype: str) -> NativeRun:
         """Run one case on one scenario; validates the returned shapes."""

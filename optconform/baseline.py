@@ -21,6 +21,8 @@ from .fsio import atomic_write
 
 #: Row fields a baseline drops: plotting data and wall times (not part of what a release does).
 DROPPED = ("trace", "seconds")
+#: Fields of a row's `deviation` a baseline drops: the reason is the registry's, read there.
+DEVIATION_DROPPED = ("reason",)
 #: Row fields kept unrounded: where the worst error is, with the native and expected values.
 EXACT = ("worst_at",)
 #: Significant digits kept for every number in a baseline.
@@ -40,9 +42,16 @@ def _round(value: Any) -> Any:
 
 def strip(doc: dict[str, Any]) -> dict[str, Any]:
     """A results document reduced to a baseline: rows without DROPPED fields, numbers rounded."""
-    rows = [{k: v if k in EXACT else _round(v) for k, v in row.items() if k not in DROPPED} for row in doc["results"]]
+    rows = [_row(row) for row in doc["results"]]
     out = {k: v for k, v in doc.items() if k not in ("results", "seconds")}
     out["results"] = rows
+    return out
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v if k in EXACT else _round(v) for k, v in row.items() if k not in DROPPED}
+    if out.get("deviation"):
+        out["deviation"] = {k: v for k, v in out["deviation"].items() if k not in DEVIATION_DROPPED}
     return out
 
 

@@ -70,6 +70,13 @@ def source_root() -> Path:
     return root
 
 
+def _own_requirements() -> list[str]:
+    """optconform's own install requirements (numpy), installed with the release's: the checkout
+    itself goes in with --no-deps so that it cannot move the release's pins."""
+    from importlib import metadata
+    return [r for r in metadata.requires("optconform") or [] if "extra ==" not in r]
+
+
 def _pip(python: Path, args: list[str], log: Callable[[str], None]) -> None:
     log(f"  pip install {' '.join(args)}")
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
@@ -85,7 +92,7 @@ def prepare(release: Release, env_dir: Path, log: Callable[[str], None]) -> Path
     if not (python.exists() and marker.exists() and marker.read_text() == wanted):
         shutil.rmtree(path, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        _pip(python, list(release.requirements), log)
+        _pip(python, list(release.requirements) + _own_requirements(), log)
         marker.write_text(wanted)
     _pip(python, ["--no-deps", "--force-reinstall", str(source_root())], log)
     return python

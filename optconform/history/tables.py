@@ -39,8 +39,8 @@ def document(framework: str, records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _verdicts(rows: dict[str, dict]) -> str:
-    return "/".join(MARK.get(rows[d]["verdict"], rows[d]["verdict"]) if d in rows else "-"
-                    for d in ("float64", "float32"))
+    marks = [MARK.get(rows[d]["verdict"], rows[d]["verdict"]) if d in rows else "-" for d in ("float64", "float32")]
+    return marks[0] if len(set(marks)) == 1 and marks[0] in ("n/a", "ERROR") else "/".join(marks)
 
 
 def _cell(rows: dict[str, dict] | None) -> str:
