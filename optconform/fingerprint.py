@@ -100,7 +100,7 @@ class Fingerprint:
         else:      # nothing established: the nearest vector is shown as such, not as the optimizer's knobs
             return (f"no knob combination of the {self.family!r} family fits: the nearest is "
                     f"{self.units:.3g} tolerance units off ({vec}), the nearest preset "
-                    f"{self.nearest_preset!r} {self.nearest_preset_units:.3g}; neither is a finding")
+                    f"{self.nearest_preset!r} at {self.nearest_preset_units:.3g}; neither is a finding")
         if self.runner_up:
             diff = ", ".join(f"{k}={v}" for k, v in self.runner_up.items() if self.knobs.get(k) != v)
             head += f"; runner-up ({diff or 'same knobs'}) at {self.runner_up_units:.3g} units"
