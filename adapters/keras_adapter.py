@@ -28,11 +28,11 @@ hp_dtype ("which Python hyper-parameters Keras rounds to float32"):
   float), while Python floats combined with a float64 tensor (`m + (g-m)*(1-beta_1)`, `+ epsilon`) are
   exact. So lr (float32 variable/table), weight_decay (`tf.cast`, TF optimizer.py:97) and whatever an
   optimizer `ops.cast`s are rounded: SGD momentum, Lion betas (used only through the cast), the Adam
-  family's betas *in the bias-correction powers only* (the EMA uses the exact `1 - beta`). The last
-  cannot be expressed as a rounding of the hyper-parameters; those float64 rows are a registered
-  precision deviation (optconform/known_deviations/tensorflow.toml).
+  family's betas *in the bias-correction powers only* (the EMA uses the exact `1 - beta`): the
+  `powers=float32` clause of hp_dtype (spec/tolerance.md, "Scalar precision").
 - JAX backend (float64 needs `jax_enable_x64`, set by this adapter: without it Keras' float64 variables
-  are silently float32): `ops.cast` of a Python float is exact; only lr (float32) is rounded.
+  are silently float32): `ops.cast` of a Python float is exact; only lr (float32) is rounded, and the
+  bias-correction powers use beta in the variable dtype (`powers=param`).
 """
 from __future__ import annotations
 
@@ -50,13 +50,18 @@ _ADAM = {"lr": "lr", "beta1": "beta_1", "beta2": "beta_2", "eps": "epsilon"}
 _WD = {"weight_decay": "weight_decay"}
 _CLIP = {"clip_value": "clipvalue"}
 _LAMB_FIXED = {"trust_lower_bound": 0.0, "trust_upper_bound": math.inf}
+#: Classes whose bias-correction powers are ops.power(ops.cast(beta, variable.dtype), local_step), in
+#: the variable dtype (keras/src/optimizers/adam.py:108-113 at v3.15.1; nadam.py, lamb.py, adamax.py):
+#: from a float32-rounded beta on TF, from beta rounded to the variable dtype on JAX (Case.hp_dtype
+#: "powers=" clause; spec/tolerance.md, "Scalar precision").
+_POWERS = ("Adam", "AdamW", "Nadam", "Lamb", "Adamax")
 
 
 def _configs() -> list[tuple[str, str, str, dict, dict, dict, tuple[str, ...]]]:
     """(case name, keras class, claimed rule, fixed kwargs, hp_map, fixed_hp, rounded hp on TF)."""
     sgd_r = ("lr", "weight_decay")
     mom_r = ("lr", "weight_decay", "momentum")
-    adam_r = ("lr", "weight_decay")                  # + betas in the bias correction only: not modelled
+    adam_r = ("lr", "weight_decay")                  # + betas in the bias correction only: powers= (_POWERS)
     rms = {"lr": "lr", "rho": "rho", "eps": "epsilon", **_CLIP}
     rms_fixed = {"initial_accumulator_value": 0.0}
     ada = {"lr": "lr", "eps": "epsilon", "initial_accumulator_value": "initial_accumulator_value", **_CLIP}
@@ -118,6 +123,8 @@ def _cases(framework: str, variants: tuple[str, ...], devices: tuple[str, ...]) 
     cases = []
     for name, cls, rule, kwargs, hp_map, fixed, rounded in _configs():
         hp_dtype = "float32:" + ",".join(rounded) if framework == "tensorflow" else "float32:lr"
+        if cls in _POWERS:
+            hp_dtype += ";powers=float32" if framework == "tensorflow" else ";powers=param"
         for variant in variants:
             if variant not in ("eager",) and "weight_decay" not in hp_map:
                 continue        # compiled variants: every optimizer, in its weight-decay configuration
@@ -156,7 +163,7 @@ class _KerasAdapter(Adapter):
     #: (or `learning_rate`) given as a LearningRateSchedule that returns each probe's lr; run eagerly.
     factory_style = "hp"
     #: Which hyper-parameters Keras rounds to float32 for any optimizer (module docstring).
-    factory_hp_dtype = "float32:lr"
+    factory_hp_dtype = "float32:lr;powers=param"    # bias-correction powers of the casted betas (_POWERS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -284,7 +291,7 @@ class TensorFlowKerasAdapter(_KerasAdapter):
     name = "tensorflow"
     backend = "tensorflow"
     variants = ("eager", "graph", "xla")
-    factory_hp_dtype = "float32:lr,weight_decay"     # + tf.cast of weight_decay (TF optimizer.py:97)
+    factory_hp_dtype = "float32:lr,weight_decay;powers=float32"   # + tf.cast of weight_decay (TF optimizer.py:97)
 
     def devices(self) -> list[str]:
         self.load()

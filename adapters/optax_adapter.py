@@ -135,17 +135,24 @@ def _configs() -> list[tuple[str, str, str, dict, dict, dict]]:
 
 
 VARIANTS = ("eager", "jit")
+#: Aliases whose bias corrections are `1 - decay**count` (optax tree_utils/_tree_math.py:442-452 at
+#: v0.2.8): a Python-float beta with the int32 count, i.e. beta rounded to float32 and the power in
+#: float32 without x64, exact and float64 with it (Case.hp_dtype "powers=param"; spec/tolerance.md,
+#: "Scalar precision").
+_POWERS = ("optax.adam", "optax.adamw", "optax.amsgrad", "optax.lamb", "optax.nadam", "optax.nadamw",
+           "optax.radam", "optax.adamax")
 
 
 def _cases() -> list[Case]:
     cases = []
     for name, native, rule, kwargs, hp_map, fixed in _configs():
+        hp_dtype = "powers=param" if native in _POWERS else None
         if kwargs.get("_chain"):
             native = "optax.chain(" + ", ".join(f"optax.{t}" for t in kwargs["_chain"]) + f", {native})"
         for variant in VARIANTS:
             cases.append(Case(framework="jax", name=name, native=native, rule=rule, variant=variant,
                               kwargs=kwargs, hp_map=hp_map, fixed_hp=fixed, dtypes=("float64", "float32"),
-                              devices=("cpu", "cuda")))
+                              devices=("cpu", "cuda"), hp_dtype=hp_dtype))
     return cases
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optconform.reference import families, rules, same_maths, simulate, trajectory
-from optconform.tolerance import error_units, tolerance
+from optconform.tolerance import error_units, power_conditioning, tolerance
 
 from .corpus import iter_goldens
 from .format import Golden
@@ -43,14 +43,25 @@ class Flip:
         return self.equivalent or self.margin >= MIN_MARGIN
 
 
-def _worst_units(run_params, golden: Golden, dtype: str = "float32") -> float:
+def scalar_conditioning(golden: Golden) -> np.ndarray:
+    """kappa_t of the golden's preset when its bias-correction (and NAdam schedule) scalars are computed
+    in float32 from float32-rounded betas: the widest tolerance a case declaring `powers=float32` gets
+    (optconform.tolerance.power_conditioning; spec/tolerance.md, "Scalar precision")."""
+    rule = rules()[golden.rule]
+    hp = {k: v for k, v in golden.run_hp.items() if k in ("beta1", "beta2", "momentum_decay")}
+    hp.update({k: float(np.float32(v)) for k, v in hp.items() if k != "momentum_decay"})
+    return power_conditioning(rule.knobs, rule.family, hp, golden.steps)
+
+
+def _worst_units(run_params, golden: Golden, dtype: str = "float32", scalars: bool = False) -> float:
     worst = 0.0
     knobs = golden.config["knobs"]
+    cond = scalar_conditioning(golden) if scalars else None
     for name in golden.tensors:
         expected = golden.params[name]
         if expected.size == 0:
             continue
-        units = error_units(run_params[name], expected, tolerance(expected, dtype, knobs))
+        units = error_units(run_params[name], expected, tolerance(expected, dtype, knobs, cond))
         worst = max(worst, float(np.max(units)))
     return worst
 
@@ -62,8 +73,10 @@ def _goldens_by_rule() -> dict[str, list[Golden]]:
     return by_rule
 
 
-def observability() -> list[Flip]:
-    """One Flip per (preset, knob, other value)."""
+def observability(scalars: bool = False) -> list[Flip]:
+    """One Flip per (preset, knob, other value). `scalars`: margins under the tolerance of a native
+    case whose bias-correction scalars are float32 (`scalar_conditioning`), which must also catch
+    every flip."""
     by_rule = _goldens_by_rule()
     fams = families()
     flips = []
@@ -82,7 +95,7 @@ def observability() -> list[Flip]:
                     if rule.knobs["decay"] == "none" and "weight_decay" in mutant.defaults:
                         hp["weight_decay"] = HIDDEN_DECAY
                     run = trajectory(mutant, dict(golden.params0), list(golden.grads), **hp)
-                    units = _worst_units(run.params, golden)
+                    units = _worst_units(run.params, golden, scalars=scalars)
                     if units > best:
                         best, best_case = units, golden.name
                 flips.append(Flip(name, knob, rule.knobs[knob], value, best, best_case, False))

@@ -38,7 +38,7 @@ def difference(row: Any, base: dict[str, Any] | None) -> str:
 def apply(row: Any, dev: Deviation, base: dict[str, Any] | None, conforms: bool) -> None:
     """Set the verdict and `deviation` of a row covered only by `dev`, registered for older releases."""
     where = f"{row.framework} {row.framework_version} (registered for {dev.versions})"
-    row.deviation = {"kind": dev.kind, "reason": dev.reason, "issue": dev.issue}
+    row.deviation = {"id": dev.id, "kind": dev.kind, "reason": dev.reason, "issue": dev.issue}
     if conforms:
         row.verdict = "xpass"
         row.deviation["carried"] = f"gone in {where}: bound or remove the entry"

@@ -164,8 +164,9 @@ def _prepare(factory: Callable, rule: str, framework: str, dtype: str, device: s
         raise ValueError(f"device {device!r} is not available to {framework} here (available: "
                          f"{', '.join(adapter.devices())})")
     validate.factory_signature(factory, adapter.factory_style, rule_obj, FACTORY_ALIASES.get(adapter.factory_style))
+    precision = getattr(adapter, "factory_hp_dtype", None)      # e.g. Keras: "float32:lr;powers=param"
     case = factory_case(factory, rule, framework, adapter.factory_style, dtype,
-                        getattr(adapter, "factory_hp_dtype", None))
+                        plan.resolve_precision(precision, dtype) if precision else None)
     return rule_obj, hp, adapter, case
 
 
@@ -234,13 +235,14 @@ def _run_one(report: CheckReport, adapter, case: Case, golden: Golden, hp, devic
         return None
     knobs = get_rule(case.rule).knobs
     exp = compare.expected(case.rule, golden, case.hp_dtype, overrides=hp)
-    div = compare.compare(native, exp, golden, dtype, knobs)
+    cond = compare.conditioning(case.rule, golden, case.hp_dtype, hp)       # scalar precision (spec/tolerance.md)
+    div = compare.compare(native, exp, golden, dtype, knobs, cond)
     if report.worst is None or div.units > report.worst.units:
         report.worst = div
     first = None
     if div.units > 1.0:
         report.failed.append(golden.name)
-        first = compare.first_divergence(native, exp, golden, dtype, knobs)
+        first = compare.first_divergence(native, exp, golden, dtype, knobs, cond)
         if first is not None and report.first is None:
             report.first = first
     step = None if div.units <= 1.0 else (max(first.step, 1) if first is not None else golden.steps)
@@ -336,11 +338,9 @@ def _ignored_hp(runs, variants: list[Golden], rule_name: str, overrides, dtype: 
         if original is None:
             continue
         native = by_name[golden.name]
-        if compare.compare(native, compare.expected(rule_name, golden, hp_dtype, overrides), golden, dtype,
-                           knobs).units <= 1.0:
+        if compare.worst_units(rule_name, [(golden, native)], dtype, hp_dtype, overrides) <= 1.0:
             continue
-        if compare.compare(native, compare.expected(rule_name, original, hp_dtype, overrides), original, dtype,
-                           knobs).units <= 1.0:
+        if compare.worst_units(rule_name, [(original, native)], dtype, hp_dtype, overrides) <= 1.0:
             seen.add(name)
             was = plan.scenario_hp(rule_name, original).get(name)
             lines.append(f"{name}: the optimizer ignores it: with {name}={value} it follows the {name}={was!r} "

@@ -68,6 +68,12 @@ def _cmd_golden(args) -> int:
               f"{audit.MIN_MARGIN:g} float32 tolerance units):")
         print(audit.format_observability(flips))
         print()
+        scalar_flips = audit.observability(scalars=True)
+        print("Observability under float32 bias-correction scalars (the tolerance of cases that declare "
+              "powers=float32 or param; spec/tolerance.md, Scalar precision):")
+        print(audit.format_observability(scalar_flips))
+        flips = flips + scalar_flips
+        print()
         print("float32 sanity (the reference's own maths in float32 vs the float64 goldens):")
         sanity = audit.float32_sanity()
         print(audit.format_sanity(sanity))
@@ -278,7 +284,7 @@ def _cmd_diff(args) -> int:
         atomic_write(args.markdown, text)
     if args.json:
         atomic_write(args.json, json.dumps(found.to_json(), indent=1) + "\n")
-    return 1 if found.changed else 0
+    return 1 if found.changed and not args.report_only else 0
 
 
 def _cmd_baseline(args) -> int:
@@ -306,7 +312,7 @@ def _cmd_history(args) -> int:
             print(f"[{i}/{len(releases)}] {release.framework} {release.label}", file=sys.stderr, flush=True)
             records.append(environments.run(release, Path(args.env_dir).expanduser(), out, args.keep_envs,
                                             lambda msg: print(msg, file=sys.stderr, flush=True)))
-        history = tables.document(args.framework, records)
+        history = tables.document(args.framework, records, environments.source_commit())
     paths = tables.write(history, args.out)
     print(f"wrote {' and '.join(paths)}")
     failed = [r["release"] for r in history["releases"] if r["doc"] is None]
@@ -623,6 +629,8 @@ def _add_parsers(sub) -> None:
     p.add_argument("new", help="the later results JSON, e.g. from optconform run --json")
     p.add_argument("--markdown", help="write the diff as markdown here (a CI job summary or PR comment)")
     p.add_argument("--json", help="write the diff as JSON here")
+    p.add_argument("--report-only", action="store_true", help="exit 0 even on a semantic change (the run is "
+                   "becoming the new baseline: tools/update-baselines)")
     p.set_defaults(func=_cmd_diff)
     p = add("baseline", "write a committed baseline (baselines/<lane>.json) from a results JSON")
     p.add_argument("results", help="a results JSON from optconform run --json")

@@ -13,9 +13,9 @@ import numpy as np
 
 from optconform.golden.format import Golden
 from optconform.reference import get_rule, rules, trajectory
-from optconform.tolerance import error_units, tolerance, ulps
+from optconform.tolerance import error_units, power_conditioning, tolerance, ulps
 
-from .plan import round_hp, scenario_hp
+from .plan import resolve_precision, round_hp, scenario_hp, split_precision
 
 
 @dataclass(frozen=True)
@@ -48,34 +48,67 @@ def reference_hp(rule_name: str, golden: Golden, overrides: Mapping[str, Any] | 
     return round_hp(hp, hp_dtype) if hp_dtype else hp
 
 
+def power_betas(rule_name: str, golden: Golden, hp_dtype: str | None,
+                overrides: Mapping[str, Any] | None = None) -> dict[str, float] | None:
+    """The betas of the bias-correction powers under the `powers=` clause of `hp_dtype` (already
+    resolved for the run's dtype: optconform.plan.resolve_precision): float32-rounded for `float32`,
+    the unrounded hyper-parameters for `exact`; None (the moments' betas) for `float64` or without
+    the clause."""
+    powers = split_precision(hp_dtype)[1]
+    if powers in (None, "float64"):
+        return None
+    if powers == "param":
+        raise ValueError("powers=param must be resolved for the run's dtype (optconform.plan.resolve_precision)")
+    raw = reference_hp(rule_name, golden, overrides)
+    betas = {k: float(raw[k]) for k in ("beta1", "beta2") if isinstance(raw.get(k), (int, float))}
+    return {k: float(np.float32(v)) for k, v in betas.items()} if powers == "float32" else betas
+
+
+def conditioning(rule_name: str, golden: Golden, hp_dtype: str | None,
+                 overrides: Mapping[str, Any] | None = None) -> np.ndarray | None:
+    """Per-step conditioning of the bias-correction scalars when the native run computes them in its
+    parameter dtype (`powers=float32|float64`; optconform.tolerance.power_conditioning), else None."""
+    if split_precision(hp_dtype)[1] not in ("float32", "float64"):
+        return None
+    hp = reference_hp(rule_name, golden, overrides, hp_dtype)
+    scalars = {**{k: hp[k] for k in ("beta1", "beta2", "momentum_decay") if k in hp},
+               **(power_betas(rule_name, golden, hp_dtype, overrides) or {})}
+    return power_conditioning(get_rule(rule_name).knobs, get_rule(rule_name).family, scalars, golden.steps)
+
+
 #: Reference trajectories per (rule, golden, hp_dtype, overrides), shared by the runner, matching,
 #: fingerprinting and `check`: they do not depend on the optimizer under test.
 _CACHE: dict[tuple[str, str, str | None, str], Mapping[str, np.ndarray] | None] = {}
 
 
 def expected(rule_name: str, golden: Golden, hp_dtype: str | None = None,
-             overrides: Mapping[str, Any] | None = None) -> Mapping[str, np.ndarray] | None:
+             overrides: Mapping[str, Any] | None = None, dtype: str | None = None) -> Mapping[str, np.ndarray] | None:
     """The expected params trajectory of `rule_name` on `golden` (None if the rule cannot express the
-    scenario's hyper-parameters): the stored golden when it is exactly that, else a cached reference run."""
+    scenario's hyper-parameters): the stored golden when it is exactly that, else a cached reference run.
+    `dtype` (the native run's) resolves a `powers=param` clause of hp_dtype."""
+    hp_dtype = resolve_precision(hp_dtype, dtype) if dtype else hp_dtype
+    if split_precision(hp_dtype)[1] == "param":     # not "cannot express": a caller's mistake
+        raise ValueError("powers=param must be resolved for the run's dtype (pass dtype=)")
     if rule_name == golden.rule and hp_dtype is None and not overrides and golden.params:
         return golden.params          # (a sensitivity variant of a golden carries no trajectory)
     key = (rule_name, golden.name, hp_dtype, repr(sorted((overrides or {}).items())))
     if key not in _CACHE:
         try:
             _CACHE[key] = trajectory(rule_name, dict(golden.params0), list(golden.grads),
+                                     power_betas=power_betas(rule_name, golden, hp_dtype, overrides),
                                      **reference_hp(rule_name, golden, overrides, hp_dtype)).params
         except ValueError:
             _CACHE[key] = None
     return _CACHE[key]
 
 
-def _units_per_tensor(native, expect, golden: Golden, dtype: str, knobs):
+def _units_per_tensor(native, expect, golden: Golden, dtype: str, knobs, cond=None):
     """(tensor name, native, expected, error units) for every non-empty tensor."""
     for name in golden.tensors:
         exp = np.asarray(expect[name], dtype=np.float64)
         if exp.size:
             nat = np.asarray(native[name], dtype=np.float64)
-            yield name, nat, exp, error_units(nat, exp, tolerance(exp, dtype, knobs))
+            yield name, nat, exp, error_units(nat, exp, tolerance(exp, dtype, knobs, cond))
 
 
 def _divergence(golden: Golden, name: str, nat, exp, units, where, dtype: str) -> Divergence:
@@ -84,10 +117,10 @@ def _divergence(golden: Golden, name: str, nat, exp, units, where, dtype: str) -
 
 
 def compare(native: Mapping[str, np.ndarray], expect: Mapping[str, np.ndarray], golden: Golden, dtype: str,
-            knobs: Mapping[str, str]) -> Divergence:
-    """The worst element of native vs expected over every tensor and step."""
+            knobs: Mapping[str, str], cond: np.ndarray | None = None) -> Divergence:
+    """The worst element of native vs expected over every tensor and step (`cond`: `conditioning`)."""
     worst = None
-    for name, nat, exp, units in _units_per_tensor(native, expect, golden, dtype, knobs):
+    for name, nat, exp, units in _units_per_tensor(native, expect, golden, dtype, knobs, cond):
         where = np.unravel_index(int(np.argmax(units)), units.shape)
         if worst is None or float(units[where]) > worst.units:
             worst = _divergence(golden, name, nat, exp, units, where, dtype)
@@ -95,10 +128,10 @@ def compare(native: Mapping[str, np.ndarray], expect: Mapping[str, np.ndarray], 
 
 
 def first_divergence(native: Mapping[str, np.ndarray], expect: Mapping[str, np.ndarray], golden: Golden,
-                     dtype: str, knobs: Mapping[str, str]) -> Divergence | None:
+                     dtype: str, knobs: Mapping[str, str], cond: np.ndarray | None = None) -> Divergence | None:
     """The earliest step at which some element leaves tolerance (None if none does)."""
     best = None
-    for name, nat, exp, units in _units_per_tensor(native, expect, golden, dtype, knobs):
+    for name, nat, exp, units in _units_per_tensor(native, expect, golden, dtype, knobs, cond):
         bad = np.argwhere(units > 1.0)
         if bad.size and (best is None or int(bad[0][0]) < best.step):
             best = _divergence(golden, name, nat, exp, units, tuple(bad[0]), dtype)
@@ -110,12 +143,14 @@ def worst_units(rule_name: str, runs, dtype: str, hp_dtype: str | None = None,
     """The worst error of the reference of `rule_name` against native `runs` ((golden, native params)
     pairs), in tolerance units; inf when the rule cannot express one of the scenarios."""
     knobs = get_rule(rule_name).knobs
+    hp_dtype = resolve_precision(hp_dtype, dtype)
     worst = 0.0
     for golden, native in runs:
         exp = expected(rule_name, golden, hp_dtype, overrides)
         if exp is None:
             return float("inf")
-        worst = max(worst, compare(native, exp, golden, dtype, knobs).units)
+        cond = conditioning(rule_name, golden, hp_dtype, overrides)
+        worst = max(worst, compare(native, exp, golden, dtype, knobs, cond).units)
     return worst
 
 
@@ -127,6 +162,17 @@ def candidates(claimed: str) -> list[str]:
     return names
 
 
+def per_golden(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dtype: str,
+               hp_dtype: str | None = None) -> dict[str, list[float]]:
+    """Candidate -> its worst error on each run, in `runs` order (inf where it cannot express one)."""
+    return {name: [worst_units(name, [run], dtype, hp_dtype) for run in runs] for name in candidates(claimed)}
+
+
+def best_of(scores: Mapping[str, float], claimed: str) -> str:
+    """The best candidate: any within 1 unit beats every other, the claimed rule first; else the nearest."""
+    return min(scores, key=lambda n: (scores[n] > 1.0, scores[n] if scores[n] > 1.0 else 0.0, n != claimed))
+
+
 def match(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dtype: str,
           hp_dtype: str | None = None) -> tuple[str, float, dict[str, float]]:
     """The rule among `candidates(claimed)` whose reference is closest to the native runs.
@@ -134,16 +180,18 @@ def match(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dty
     Returns (best rule, its worst error in tolerance units, worst error of every candidate). The
     claimed rule wins ties, so a conforming case is reported as matching its claim.
     """
-    scores: dict[str, float] = {}
-    for name in candidates(claimed):
-        scores[name] = worst_units(name, runs, dtype, hp_dtype)
-    best = min(scores, key=lambda n: (scores[n] > 1.0, scores[n] if scores[n] > 1.0 else 0.0, n != claimed))
+    scores = {name: max(units, default=0.0) for name, units in per_golden(runs, claimed, dtype, hp_dtype).items()}
+    best = best_of(scores, claimed)
     return best, scores[best], scores
 
 
 def decay_kind(rule_name: str) -> str:
     """A short description of how a rule decays, e.g. 'decoupled x lr' or 'coupled (L2)'."""
-    knobs = get_rule(rule_name).knobs
+    return decay_kind_of(get_rule(rule_name).knobs)
+
+
+def decay_kind_of(knobs: Mapping[str, str]) -> str:
+    """decay_kind for a knob vector (e.g. a rule's canonical relevant_knobs)."""
     decay = knobs.get("decay", "none")
     if decay == "none":
         return "none"

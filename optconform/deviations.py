@@ -9,32 +9,49 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-_REQUIRED = ("framework", "versions", "case", "kind", "reason", "issue")
+_REQUIRED = ("id", "framework", "versions", "kind", "reason", "issue")
 _KINDS = ("bug", "by-design", "precision")
+_COVER_FIELDS = ("case", "golden", "except_golden", "device", "dtype", "note", "shown_by")
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Cover:
+    """Where one root cause shows: fnmatch patterns on the case id, golden names, device and dtype."""
+    case: str
+    golden: tuple[str, ...] = ("*",)
+    except_golden: tuple[str, ...] = ()
+    device: str = "*"
+    dtype: str = "*"
+    note: str = ""
+    #: a test ("tests/...py::test_name") that shows the deviation where no golden can (e.g. sparse
+    #: gradients); such a cover matches no golden run and is checked by that test instead
+    shown_by: str = ""
+
+    def matches(self, case_id: str, golden: str, device: str, dtype: str) -> bool:
+        return (fnmatch.fnmatchcase(case_id, self.case)
+                and any(fnmatch.fnmatchcase(golden, p) for p in self.golden)
+                and not any(fnmatch.fnmatchcase(golden, p) for p in self.except_golden)
+                and fnmatch.fnmatchcase(device, self.device) and fnmatch.fnmatchcase(dtype, self.dtype))
 
 
 @dataclass(frozen=True)
 class Deviation:
+    """One root cause: its reason, upstream link, kind and versions once, and every place it shows."""
+    id: str
     framework: str
     versions: str
-    case: str
-    golden: tuple[str, ...]
-    except_golden: tuple[str, ...]
-    device: str
-    dtype: str
     kind: str
     reason: str
     issue: str
+    covers: tuple[Cover, ...]
 
     def applies(self, framework: str, version: str, case_id: str, golden: str, device: str, dtype: str,
                 beyond: bool = False) -> bool:
         """Whether the entry covers this run; `beyond`: on a release newer than its `versions`."""
         in_range = version_beyond if beyond else version_in
         return (framework == self.framework and in_range(version, self.versions)
-                and fnmatch.fnmatchcase(case_id, self.case)
-                and any(fnmatch.fnmatchcase(golden, p) for p in self.golden)
-                and not any(fnmatch.fnmatchcase(golden, p) for p in self.except_golden)
-                and fnmatch.fnmatchcase(device, self.device) and fnmatch.fnmatchcase(dtype, self.dtype))
+                and any(c.matches(case_id, golden, device, dtype) for c in self.covers))
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -86,26 +103,56 @@ def _patterns(value) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _cover(item, label: str) -> Cover:
+    if not isinstance(item, dict) or not item.get("case"):
+        raise ValueError(f"{label} lacks case")
+    unknown = sorted(set(item) - set(_COVER_FIELDS))
+    if unknown:
+        raise ValueError(f"{label} has unknown field(s) {', '.join(unknown)}")
+    if item.get("shown_by") and "::" not in item["shown_by"]:
+        raise ValueError(f"{label}: shown_by must name a test as FILE::TEST")
+    return Cover(item["case"], _patterns(item.get("golden", "*")), _patterns(item.get("except_golden", ())),
+                 item.get("device", "*"), item.get("dtype", "*"), item.get("note", ""), item.get("shown_by", ""))
+
+
+def _entry(entry, where: str, i: int) -> Deviation:
+    label = f"{where}: deviation #{i + 1}" + (f" ({entry['id']})" if entry.get("id") else "")
+    missing = [k for k in _REQUIRED if not entry.get(k)]
+    if missing:
+        raise ValueError(f"{label} lacks {', '.join(missing)}")
+    if entry["kind"] not in _KINDS:
+        raise ValueError(f"{label} has kind {entry['kind']!r}; use one of {_KINDS}")
+    if not str(entry["issue"]).startswith("https://"):
+        raise ValueError(f"{label} needs an https link to the upstream issue or source")
+    unknown = sorted(set(entry) - set(_REQUIRED) - {"covers"})
+    if unknown:
+        raise ValueError(f"{label} has unknown field(s) {', '.join(unknown)} (case, golden, dtype, ... go "
+                         f"under [[deviation.covers]])")
+    if not entry.get("covers"):
+        raise ValueError(f"{label} covers nothing: list where it shows under [[deviation.covers]]")
+    if str(entry["versions"]).strip() not in ("", "*"):
+        _conditions(entry["versions"])           # validates every comparison now, not mid-run
+    covers = tuple(_cover(c, f"{label} cover #{j + 1}") for j, c in enumerate(entry["covers"]))
+    return Deviation(entry["id"], entry["framework"], entry["versions"], entry["kind"], entry["reason"],
+                     entry["issue"], covers)
+
+
 def parse(text: str, where: str) -> list[Deviation]:
-    """Parse and validate a registry; ValueError names the entry and the problem."""
+    """Parse and validate a registry (schema 2: one [[deviation]] per root cause, its places under
+    [[deviation.covers]]); ValueError names the entry and the problem. Two entries of one framework
+    with the same id, or the same reason and issue, are one root cause registered twice: an error."""
     doc = tomllib.loads(text)
-    out = []
-    for i, entry in enumerate(doc.get("deviation", [])):
-        missing = [k for k in _REQUIRED if not entry.get(k)]
-        if missing:
-            raise ValueError(f"{where}: deviation #{i + 1} lacks {', '.join(missing)}")
-        if entry["kind"] not in _KINDS:
-            raise ValueError(f"{where}: deviation #{i + 1} has kind {entry['kind']!r}; use one of {_KINDS}")
-        if not str(entry["issue"]).startswith("https://"):
-            raise ValueError(f"{where}: deviation #{i + 1} needs an https link to the upstream issue or source")
-        unknown = sorted(set(entry) - set(_REQUIRED) - {"golden", "except_golden", "device", "dtype"})
-        if unknown:
-            raise ValueError(f"{where}: deviation #{i + 1} has unknown field(s) {', '.join(unknown)}")
-        if str(entry["versions"]).strip() not in ("", "*"):
-            _conditions(entry["versions"])           # validates every comparison now, not mid-run
-        out.append(Deviation(entry["framework"], entry["versions"], entry["case"], _patterns(entry.get("golden", "*")),
-                             _patterns(entry.get("except_golden", ())), entry.get("device", "*"), entry.get("dtype", "*"), entry["kind"], entry["reason"],
-                             entry["issue"]))
+    if doc.get("deviation") and doc.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"{where}: schema_version {doc.get('schema_version')!r}; this optconform reads "
+                         f"{SCHEMA_VERSION} (one entry per root cause, places under [[deviation.covers]])")
+    out = [_entry(entry, where, i) for i, entry in enumerate(doc.get("deviation", []))]
+    seen: dict[tuple, str] = {}
+    for dev in out:
+        for key in ((dev.framework, "id", dev.id), (dev.framework, dev.reason.strip(), dev.issue)):
+            if key in seen:
+                raise ValueError(f"{where}: deviation {dev.id!r} repeats {seen[key]!r} (same "
+                                 f"{'id' if key[1] == 'id' else 'reason and issue'}): one entry per root cause")
+            seen[key] = dev.id
     return out
 
 

@@ -8,7 +8,7 @@ import io
 import urllib.parse
 from typing import Any
 
-from .report import MARK, matrix, summary
+from .report import MARK, matrix, precision_line, semantics_line, summary
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}pre{font-size:12px;background:#f6f6f6;
 padding:1em;overflow-x:auto}h2{margin-top:2em}.case{border-top:1px solid #ccc;padding-top:1em}
@@ -69,6 +69,8 @@ def render(doc: dict[str, Any]) -> str:
         parts.append(f"<div class='case'><h3 class='bad'>{html.escape(title)}</h3><p>claimed "
                      f"<b>{html.escape(str(r.get('claimed_rule')))}</b>, matched <b>{html.escape(str(r.get('matched_rule')))}</b>"
                      f" ({html.escape(str(r.get('decay_kind')))})</p>")
+        if r.get("matched_rule"):
+            parts.append(f"<p>{html.escape(semantics_line(r))}<br>{html.escape(precision_line(r))}</p>")
         for key in ("first_divergence", "error"):
             if r.get(key):
                 parts.append(f"<p>{html.escape(key.replace('_', ' '))}: <code>{html.escape(str(r[key]))}</code></p>")

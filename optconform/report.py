@@ -48,21 +48,60 @@ def matrix(results: Iterable[dict[str, Any]]) -> str:
     for (framework, _version, case, device), items in groups.items():
         by_dtype = {r.get("dtype"): r for r in items}
         first = items[0]
-        matched = sorted({r.get("matched_rule") or "-" for r in items if r.get("verdict") != "error"}) or ["-"]
-        decay = sorted({r.get("decay_kind") or "-" for r in items if r.get("decay_kind")}) or ["-"]
+        # the case's semantics: from the dtypes that separate the rules (bfloat16's tolerance often
+        # cannot; such rows are 'ambiguous' and only shown when no dtype separates)
+        named = [r for r in items if (r.get("semantics") or {}).get("status") in ("identified", "equivalent")]
+        shown = named or items
+        matched = sorted({_matched(r) for r in shown if r.get("verdict") != "error"}) or ["-"]
+        decay = sorted({_decay(r) for r in shown if r.get("decay_kind")}) or ["-"]
+        seps = [_separation(r) for r in shown if r.get("semantics")]
         claimed = first.get("claimed_rule") or "-"
-        flag = "" if matched == [claimed] or matched == ["-"] else "  <- not the claimed rule"
+        named = {r.get("matched_rule") for r in items if r.get("verdict") != "error" and r.get("matched_rule")
+                 and (r.get("semantics") or {}).get("status") in ("identified", "equivalent")}
+        flag = "" if named <= {claimed} else "  <- not the claimed rule"
         version = first.get("framework_version") or ""
         prints = sorted({r.get("fingerprint") for r in items if r.get("fingerprint")}) or ["-"]
         rows.append([f"{framework} {version}".strip(), case, device or "-", claimed, "/".join(matched) + flag,
-                     "/".join(decay)] + [_cell(by_dtype[d]) if d in by_dtype else "" for d in dtypes]
-                    + [" | ".join(prints)])
+                     "/".join(decay), min(seps, key=_sep_value) if seps else "-"]
+                    + [_cell(by_dtype[d]) if d in by_dtype else "" for d in dtypes] + [" | ".join(prints)])
         if not dtypes:
             rows[-1].insert(-1, _cell(first))
         elif not first.get("dtype"):          # a framework-level row (not installed / unavailable)
-            rows[-1][6] = _cell(first)
-    headers = ["framework", "case", "device", "claimed rule", "matched rule", "decay"] + (dtypes or ["verdict"]) + ["fingerprint"]
+            rows[-1][7] = _cell(first)
+    headers = (["framework", "case", "device", "claimed rule", "matched rule", "decay", "separation"]
+               + (dtypes or ["verdict"]) + ["fingerprint"])
     return _table(headers, rows)
+
+
+def _matched(row: dict[str, Any]) -> str:
+    """The semantics axis' rule: the matched rule ('+' equivalent rules), or 'unknown (nearest X)'."""
+    sem = row.get("semantics") or {}
+    rule = row.get("matched_rule") or "-"
+    if sem.get("status") == "unknown":
+        return f"unknown (nearest {rule})"
+    same = sem.get("equivalent_rules") or []
+    return " = ".join([rule, *same]) if same else rule
+
+
+def _decay(row: dict[str, Any]) -> str:
+    sem = row.get("semantics") or {}
+    kinds = [row.get("decay_kind") or "-"] + [k for k in sem.get("equivalent_decay_kinds") or []
+                                              if k != row.get("decay_kind")]
+    return " = ".join(kinds) + (" (equivalent)" if len(kinds) > 1 else "")
+
+
+def _sep_value(text: str) -> float:
+    return math.inf if text in ("inf", "-") else float(text.rstrip("x"))
+
+
+def _separation(row: dict[str, Any]) -> str:
+    """Runner-up / best error ratio of the match (>= 100x names the rule), e.g. '7.2e+04x'."""
+    value = (row.get("semantics") or {}).get("separation")
+    if value is None:
+        return "-"
+    if value == "inf":
+        return "inf"
+    return f"{float(value):.2g}x" if float(value) < 100 else f"{float(value):.1e}x"
 
 
 def details(results: Iterable[dict[str, Any]]) -> str:
@@ -79,12 +118,8 @@ def details(results: Iterable[dict[str, Any]]) -> str:
         if r.get("first_divergence"):
             lines.append(f"    first divergence: {r['first_divergence']}")
         if v in ("deviates", "xfail", "xpass") and r.get("matched_rule"):
-            matched, units = r["matched_rule"], r.get("matched_units")
-            if matched != r.get("claimed_rule") and units is not None and float(units) <= 1.0:
-                lines.append(f"    matches rule {matched!r} instead ({r.get('decay_kind')}), "
-                             f"worst {_units(units)} tolerance units")
-            elif v == "deviates":
-                lines.append(f"    no preset of the family matches; nearest: {matched!r} ({_units(units)} units)")
+            lines.append("    " + semantics_line(r))
+            lines.append("    " + precision_line(r))
         if r.get("deviation"):
             d = r["deviation"]
             lines.append(f"    registered {d['kind']} deviation: {d['issue']}")
@@ -93,6 +128,36 @@ def details(results: Iterable[dict[str, Any]]) -> str:
             if v == "xpass":
                 lines.append("    it now conforms: remove the entry from optconform/known_deviations/<framework>.toml")
     return "\n".join(lines)
+
+
+def semantics_line(r: dict[str, Any]) -> str:
+    """The semantics axis of one row, in words."""
+    sem = r.get("semantics") or {}
+    matched, units = r["matched_rule"], r.get("matched_units")
+    runner = f"runner-up {sem['runner_up']!r} {_separation(r)} further" if sem.get("runner_up") else "no runner-up"
+    if sem.get("status") == "unknown":
+        return (f"semantics: unknown — no preset separated by >= 100x; nearest {matched!r} at {_units(units)} "
+                f"units, {runner} (decay {r.get('decay_kind')})")
+    if sem.get("status") == "ambiguous":
+        return (f"semantics: within tolerance of {matched!r} ({_decay(r)}), but {runner}: the probes do not "
+                f"separate them by 100x in {r.get('dtype')}")
+    same = sem.get("equivalent_rules") or []
+    text = f"semantics: {matched!r} ({_decay(r)}) at {_units(sem.get('units'))} units, {runner}"
+    left = sem.get("uninformative_goldens") or []
+    if left:
+        text += f" (judged without {', '.join(left)}, which no preset explains)"
+    if same:
+        text += f"; equivalent here: {', '.join(same)}"
+    if matched != r.get("claimed_rule"):
+        text += f" — not the claimed {r.get('claimed_rule')!r}"
+    return text
+
+
+def precision_line(r: dict[str, Any]) -> str:
+    """The precision axis of one row, in words."""
+    prec = r.get("precision") or {}
+    model = f" (precision model: {prec['model']})" if prec.get("model") else ""
+    return f"precision: {prec.get('status', '?')}, worst {_units(r.get('worst_units'))} tolerance units{model}"
 
 
 def summary(results: Iterable[dict[str, Any]], seconds: float | None = None) -> str:

@@ -20,7 +20,7 @@ from optconform.adapters.base import Adapter, AdapterUnavailable, Case
 from optconform.golden.format import Golden
 from optconform.reference import get_rule
 
-from . import baseline, carry, compare, deviations, fingerprint, plan
+from . import baseline, carry, compare, deviations, fingerprint, plan, semantics
 
 FAILING = ("deviates", "xpass", "error", "unavailable", "no-goldens")
 
@@ -54,6 +54,11 @@ class CaseResult:
     seconds: float = 0.0
     trace: dict[str, Any] = field(default_factory=dict)   # worst element over steps, for the HTML plot
     documented_rule: str = ""   # the rule the native optimizer's documentation claims (Case.documented_rule)
+    #: the two axes of the verdict (spec/results-format.md): which maths the case implements
+    #: (optconform.semantics.Semantics.to_json) and how precisely (within tolerance or how far off, why)
+    semantics: dict[str, Any] = field(default_factory=dict)
+    precision: dict[str, Any] = field(default_factory=dict)
+    equivalent_rules: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -73,12 +78,12 @@ def _num(v):
     return v
 
 
-def _trace(native, expect, golden: Golden, dtype: str, knobs, worst: compare.Divergence) -> dict[str, Any]:
+def _trace(native, expect, golden: Golden, dtype: str, knobs, worst: compare.Divergence, cond=None) -> dict[str, Any]:
     from optconform.tolerance import error_units, tolerance
     sel = (slice(None),) + worst.index
     exp = np.asarray(expect[worst.tensor], dtype=np.float64)
     nat = np.asarray(native[worst.tensor], dtype=np.float64)
-    units = error_units(nat, exp, tolerance(exp, dtype, knobs))[sel]
+    units = error_units(nat, exp, tolerance(exp, dtype, knobs, cond))[sel]
     return {"golden": golden.name, "tensor": worst.tensor, "index": list(worst.index),
             "native": [_num(float(x)) for x in nat[sel]], "expected": [_num(float(x)) for x in exp[sel]],
             "units": [_num(float(x)) for x in units]}
@@ -101,20 +106,22 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
         result.verdict, result.error = "no-goldens", "the case can express none of its rule's golden scenarios"
         return result
     knobs = get_rule(case.rule).knobs
+    precision = plan.resolve_precision(case.hp_dtype, dtype)
     runs, worst, failed, first = [], None, [], None
     try:
         for golden in selected:
             native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
-            expect = compare.expected(case.rule, golden, case.hp_dtype)
-            div = compare.compare(native, expect, golden, dtype, knobs)
+            expect = compare.expected(case.rule, golden, precision)
+            cond = compare.conditioning(case.rule, golden, precision)
+            div = compare.compare(native, expect, golden, dtype, knobs, cond)
             runs.append((golden, native))
             if div.units > 1.0:
                 failed.append(golden.name)
                 if first is None:
-                    first = compare.first_divergence(native, expect, golden, dtype, knobs)
+                    first = compare.first_divergence(native, expect, golden, dtype, knobs, cond)
             if (worst is None or div.units > worst.units) and np.size(expect[div.tensor]):
                 worst = div
-                result.trace = _trace(native, expect, golden, dtype, knobs, div)
+                result.trace = _trace(native, expect, golden, dtype, knobs, div, cond)
     except BaseException as exc:  # one broken case (even SystemExit) is an error row, never a crash of the run
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -129,28 +136,56 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     result.worst_at = {"golden": worst.golden, "step": worst.step, "tensor": worst.tensor,
                        "index": list(worst.index), "native": _num(worst.native), "expected": _num(worst.expected)}
     result.first_divergence = f"{first.golden}: {first.describe()}" if first else ""
-    best, best_units, scores = compare.match(runs, case.rule, dtype, case.hp_dtype)
-    result.matched_rule, result.matched_units, result.candidate_units = best, best_units, scores
-    result.decay_kind = compare.decay_kind(best) if best_units <= 1.0 else "unknown"
-    result.fingerprint = _fingerprint(runs, case, dtype, best, best_units)
+    _semantics(result, runs, case, dtype)
     conforms = not failed
     names = failed or [g.name for g in selected]
     dev = _covering(adapter.name, version, case.id, names, device, dtype, all_of=bool(failed))
     if dev is not None:
-        result.deviation = {"kind": dev.kind, "reason": dev.reason, "issue": dev.issue}
+        result.deviation = {"id": dev.id, "kind": dev.kind, "reason": dev.reason, "issue": dev.issue}
         result.verdict = "xpass" if conforms else "xfail"
     else:
         result.verdict = "conforms" if conforms else "deviates"
         carried = _covering(adapter.name, version, case.id, names, device, dtype, all_of=bool(failed), beyond=True)
         if carried is not None:
             carry.apply(result, carried, baseline.pinned_row(adapter.name, case.id, device, dtype), conforms)
+    result.precision = _precision(result, case.hp_dtype)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _fingerprint(runs, case: Case, dtype: str, best: str, best_units: float) -> str:
-    """The knob vector: the matched preset's when one fits, else a full fingerprint search."""
-    if best_units <= 1.0:
+def _semantics(result: CaseResult, runs, case: Case, dtype: str) -> None:
+    """The semantics axis (optconform.semantics): matched rule, decay kind, candidates, fingerprint."""
+    units = compare.per_golden(runs, case.rule, dtype, case.hp_dtype)
+    scores = {name: max(u, default=0.0) for name, u in units.items()}
+    sem, _ = semantics.identify_runs(units, case.rule, runs)
+    best = sem.rule if sem.status != "unknown" else compare.best_of(scores, case.rule)
+    result.matched_rule, result.matched_units, result.candidate_units = best, scores[best], scores
+    result.semantics, result.equivalent_rules = sem.to_json(), list(sem.equivalent_rules)
+    result.decay_kind = sem.decay_kind
+    result.fingerprint = _fingerprint(runs, case, dtype, best, scores[best], sem) + _precision_tag(case.hp_dtype)
+
+
+def _precision(result: CaseResult, hp_dtype: str | None) -> dict[str, Any]:
+    """The precision axis: the worst error against the claimed rule, whether it is within tolerance,
+    the precision model the expected trajectory used (Case.hp_dtype) and the registered reason."""
+    out: dict[str, Any] = {"units": _num(result.worst_units), "model": hp_dtype or "",
+                           "status": "within tolerance" if not result.goldens_failed else "out of tolerance"}
+    if result.goldens_failed and result.deviation:
+        out["status"] = f"registered {result.deviation['kind']} deviation"
+        out["deviation"] = result.deviation.get("id", "")
+    return out
+
+
+def _precision_tag(hp_dtype: str | None) -> str:
+    """The reference's precision knob as the fingerprint reports it, e.g. ' [powers=float32]'."""
+    powers = plan.split_precision(hp_dtype)[1]
+    return f" [powers={powers}]" if powers else ""
+
+
+def _fingerprint(runs, case: Case, dtype: str, best: str, best_units: float, sem=None) -> str:
+    """The knob vector: the matched preset's when one fits or is identified (semantics), else a full
+    fingerprint search."""
+    if best_units <= 1.0 or (sem is not None and sem.status != "unknown"):
         return fingerprint.compact(get_rule(best).relevant_knobs())
 
     return fingerprint.fingerprint(runs, plan.base_rule(case.rule), dtype, case.hp_dtype).compact()

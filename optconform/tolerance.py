@@ -56,10 +56,71 @@ def rule_terms(knobs) -> tuple[int, bool]:
     return weight_roundings, feedback
 
 
-def tolerance(golden: np.ndarray, dtype: str, knobs=None) -> np.ndarray:
+#: Error of a power beta^t computed in the parameter dtype, in ulps of the result: pow() correctly
+#: rounded (half an ulp). The rounding of beta itself is not in this bound: the reference models it
+#: exactly (compare.power_betas). A pow that is off by more shows as a precision deviation.
+POWER_ULPS = 0.5
+#: Which betas each family raises to the power t, and the exponent with which the update depends on
+#: 1 - beta^t (m_hat = m/bc1: 1; sqrt(v_hat) = sqrt(v/bc2): 1/2).
+_POWER_WEIGHTS = {"adam": {"beta1": 1.0, "beta2": 0.5}, "radam": {"beta1": 1.0, "beta2": 0.5},
+                  "nadam": {"beta2": 0.5}, "adamax": {"beta1": 1.0}}
+
+
+def power_conditioning(knobs, family: str, betas, steps: int) -> np.ndarray:
+    """kappa_t (t = 1..T): the relative error of the update, in units of u, that the bias-correction
+    scalars bring when the native run computes them in its parameter dtype (spec/tolerance.md,
+    "Scalar precision"). A power p = beta^t computed within POWER_ULPS ulps, ulp(p) = 2u*2^floor(log2 p),
+    makes bc = 1 - p wrong by POWER_ULPS*ulp(p)/(1 - p) relative (1 - p itself is exact for p >= 1/2,
+    Sterbenz), and the update depends on bc with the exponent of `_POWER_WEIGHTS`:
+
+        kappa_t = sum_beta weight_beta * POWER_ULPS * 2*2^floor(log2 beta^t) / (1 - beta^t)
+
+    Zero for rules without bias correction (and without corrected_lr decay scaling), and with a trust
+    ratio: the step lr*||w||*d/||d|| is invariant to a common scalar factor on d, so the error of the
+    scalars cancels (up to its share through eps and decay inside the ratio, which a correct pow makes
+    second order). NAdam's momentum schedule adds `schedule_conditioning`."""
+    kappa = schedule_conditioning(knobs, betas, steps) if family == "nadam" else np.zeros(steps)
+    uses_powers = knobs.get("bias_correction", "on") == "on" or knobs.get("decay_scaling") == "corrected_lr"
+    if not uses_powers or knobs.get("trust_ratio") == "on":
+        return kappa
+    ts = np.arange(1, steps + 1, dtype=np.float64)
+    for name, weight in _POWER_WEIGHTS.get(family, {}).items():
+        beta = float(betas.get(name, 0.0))
+        if 0.0 < beta < 1.0:
+            p = beta ** ts
+            ulp_in_u = 2.0 * 2.0 ** np.floor(np.log2(p))                 # ulp(p) / u
+            kappa += weight * POWER_ULPS * ulp_in_u / (1.0 - p)
+    return kappa
+
+
+def schedule_conditioning(knobs, hp, steps: int) -> np.ndarray:
+    """kappa_t of NAdam's momentum schedule computed in the parameter dtype (spec/nadam_radam_adamax_lion.md):
+    mu_t = beta1*(1 - 0.5*q^(t*psi)), q = 0.96, P_t = mu_1*...*mu_t, and the Nesterov step
+    m_hat = mu_{t+1}*m/(1 - P_{t+1}) + (1 - mu_t)*g/(1 - P_t). With q and q^(t*psi) rounded,
+    mu_t is off by d_mu(t) <= (t*psi + 2*POWER_ULPS)*u relative (0.5q^s/(1 - 0.5q^s) <= 1), P_t by
+    d_P(t) <= sum_{i<=t} (d_mu(i) + u), and the step by
+
+        kappa_t = d_mu(t+1) + P_{t+1}/(1-P_{t+1})*d_P(t+1) + mu_t/(1-mu_t)*d_mu(t) + P_t/(1-P_t)*d_P(t)
+
+    in units of u. Zero without the schedule."""
+    if knobs.get("nadam_schedule") != "dozat":
+        return np.zeros(steps)
+    beta1, psi = float(hp.get("beta1", 0.9)), float(hp.get("momentum_decay", 0.004))
+    ts = np.arange(1, steps + 2, dtype=np.float64)                     # t = 1..T+1
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (ts * psi))
+    d_mu = ts * psi + 2.0 * POWER_ULPS
+    prod, d_prod = np.cumprod(mu), np.cumsum(d_mu + 1.0)
+    cond_p = prod / (1.0 - prod)
+    now, nxt = slice(0, steps), slice(1, steps + 1)
+    return d_mu[nxt] + cond_p[nxt] * d_prod[nxt] + mu[now] / (1.0 - mu[now]) * d_mu[now] + cond_p[now] * d_prod[now]
+
+
+def tolerance(golden: np.ndarray, dtype: str, knobs=None, conditioning: np.ndarray | None = None) -> np.ndarray:
     """Elementwise tolerance for one tensor's golden trajectory of shape (T+1, *shape); same shape.
 
-    `knobs`: the rule's knob values (Rule.knobs); None = the open-loop, single-rounding case."""
+    `knobs`: the rule's knob values (Rule.knobs); None = the open-loop, single-rounding case.
+    `conditioning`: kappa_t per step (power_conditioning) when the native run computes its
+    bias-correction scalars in the parameter dtype: the local term gains u*kappa_t*|dw_t|."""
     if dtype not in UNIT_ROUNDOFF:
         raise ValueError(f"no tolerance model for dtype {dtype!r}; known: {sorted(UNIT_ROUNDOFF)}")
     golden = np.asarray(golden, dtype=np.float64)
@@ -68,7 +129,10 @@ def tolerance(golden: np.ndarray, dtype: str, knobs=None) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         steps = np.abs(np.diff(golden, axis=0))                                       # |dw_t|, t = 1..T
         ts = np.arange(1, golden.shape[0]).reshape((-1,) + (1,) * (golden.ndim - 1))
-        local = u * (weight_roundings * np.abs(golden[1:]) + (OPS_PER_STEP + ts) * steps)   # roundings at t
+        ops = OPS_PER_STEP + ts
+        if conditioning is not None:
+            ops = ops + np.asarray(conditioning, dtype=np.float64).reshape(ts.shape)      # + kappa_t
+        local = u * (weight_roundings * np.abs(golden[1:]) + ops * steps)              # roundings at t
         local = np.where(np.isfinite(local), local, 0.0)
         gains = np.zeros(golden.shape[0] - 1)
         if feedback:

@@ -16,8 +16,9 @@ from . import pieces as P
 from .rules import Rule
 
 
-def _direction(family: str, k: Mapping[str, str], hp: Mapping[str, Any]) -> list[P.Piece]:
-    """The family-specific part: gradient -> direction d (before lr scaling)."""
+def _direction(family: str, k: Mapping[str, str], hp: Mapping[str, Any], pw: Mapping[str, Any]) -> list[P.Piece]:
+    """The family-specific part: gradient -> direction d (before lr scaling). `pw`: the betas of the
+    bias-correction powers beta^t (normally the moments' betas; see `power_betas`)."""
     if family == "sgd":
         return []
     if family == "adagrad":
@@ -35,35 +36,45 @@ def _direction(family: str, k: Mapping[str, str], hp: Mapping[str, Any]) -> list
         if k["amsgrad"] == "raw":
             chain.append(P.running_max_second())                                    # max over raw v
         if k["bias_correction"] == "on":
-            chain.append(P.bias_correct(hp["beta1"], hp["beta2"]))                  # m_hat, v_hat
+            chain.append(P.bias_correct(pw["beta1"], pw["beta2"]))                  # m_hat, v_hat
         if k["amsgrad"] == "corrected":
             chain.append(P.running_max_second())                                    # max over v_hat
         return chain + [P.normalise(hp["eps"], k["eps_placement"])]                 # m_hat / denom(v_hat)
     if family == "nadam":
         return [P.ema_moments(hp["beta1"], hp["beta2"]),                            # m, v
                 P.nesterov_first_moment(hp["beta1"], k["nadam_schedule"], hp.get("momentum_decay", 0.0)),
-                P.bias_correct(None, hp["beta2"]),                                  # v_hat (m handled above)
+                P.bias_correct(None, pw["beta2"]),                                  # v_hat (m handled above)
                 P.normalise(hp["eps"], k["eps_placement"])]
     if family == "radam":
         return [P.ema_moments(hp["beta1"], hp["beta2"]),
-                P.bias_correct(hp["beta1"], hp["beta2"]),
-                P.rectify(hp["beta2"], hp["eps"], k["eps_placement"])]
+                P.bias_correct(pw["beta1"], pw["beta2"]),
+                P.rectify(hp["beta2"], hp["eps"], k["eps_placement"], pw["beta2"])]
     if family == "adamax":
         return [P.ema_moments(hp["beta1"], None),                                   # m
-                P.bias_correct(hp["beta1"], None),                                  # m_hat
+                P.bias_correct(pw["beta1"], None),                                  # m_hat
                 P.infinity_norm(hp["beta2"], hp["eps"], k["eps_placement"])]        # m_hat / u
     if family == "lion":
         return [P.lion_sign(hp["beta1"], hp["beta2"])]
     raise ValueError(f"no chain for family {family!r}")
 
 
-def build_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
-    """The chain of pieces for `rule` with fully resolved hyper-parameters `hp`."""
+def power_betas(hp: Mapping[str, Any], override: Mapping[str, float] | None) -> dict[str, float]:
+    """The betas of the bias-correction powers beta^t (bc = 1 - beta^t, also in eps-hat, corrected_lr
+    decay and the RAdam rectifier): the moments' betas, unless a precision model gives others
+    (`override`, e.g. float32-rounded betas: spec/tolerance.md, "Scalar precision")."""
+    out = {"beta1": hp.get("beta1", 0.0), "beta2": hp.get("beta2", 0.0)}
+    out.update({k: float(v) for k, v in (override or {}).items() if k in out})
+    return out
+
+
+def build_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, float] | None = None) -> list[P.Piece]:
+    """The chain of pieces for `rule` with fully resolved hyper-parameters `hp`; `powers` overrides the
+    betas of the bias-correction powers (`power_betas`)."""
     k = rule.knobs
     decay = k["decay"]
     decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
     wd = hp.get("weight_decay", 0.0)
-    betas = {"beta1": hp.get("beta1", 0.0), "beta2": hp.get("beta2", 0.0)}
+    betas = power_betas(hp, powers)
     trust = k.get("trust_ratio") == "on"
     decay_in_update = (decay == "decoupled" and trust and k["trust_ratio_scope"] == "with_decay"
                        and k["decay_order"] == "before")
@@ -79,7 +90,7 @@ def build_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
         chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w
     if decay == "decoupled" and k["decay_order"] == "before" and not decay_in_update:
         chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed, **betas))   # w <- w - s*w (pre-step)
-    chain += _direction(rule.family, k, hp)
+    chain += _direction(rule.family, k, hp, betas)
     if decay_in_update:
         chain.append(P.add_decayed_weights(wd, k["decay_scaling"], decayed, **betas))                           # u <- d + wd*w
     if trust:

@@ -234,13 +234,15 @@ def nesterov_first_moment(beta1: float, schedule: str, momentum_decay: float) ->
     return Piece(lambda params: {"mu_product": {k: np.ones((), dtype=p.dtype) for k, p in params.items()}}, update)
 
 
-def rectify(beta2: float, eps: float, placement: str) -> Piece:
+def rectify(beta2: float, eps: float, placement: str, power_beta2: float | None = None) -> Piece:
     """RAdam: rho_inf = 2/(1-beta2) - 1, rho_t = rho_inf - 2*t*beta2^t/bc2; if rho_t > 5 the step is
     r_t*m_hat/denominator(v_hat), r_t = sqrt((rho_t-4)(rho_t-2)rho_inf/((rho_inf-4)(rho_inf-2)rho_t));
-    otherwise m_hat (SGD with momentum). Expects bias-corrected first/second."""
+    otherwise m_hat (SGD with momentum). Expects bias-corrected first/second. `power_beta2`: the beta2
+    of the power beta2^t when it differs from the moments' (spec/tolerance.md, scalar precision)."""
+    power = beta2 if power_beta2 is None else power_beta2
     def update(c: Carry, ctx: Ctx) -> Carry:
         rho_inf = 2.0 / (1.0 - beta2) - 1.0                                      # rho_inf
-        rho_t = rho_inf - 2.0 * ctx.t * beta2 ** ctx.t / c.bc2                   # rho_t
+        rho_t = rho_inf - 2.0 * ctx.t * power ** ctx.t / c.bc2                   # rho_t
         if rho_t <= 5.0:
             return replace(c, updates=dict(c.first))                              # d = m_hat
         r_t = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))

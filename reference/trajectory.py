@@ -115,17 +115,21 @@ def _per_step(name: str, value, steps: int) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-def trajectory(rule: "str | Rule", params, grads: Sequence, **hp) -> Trajectory:
+def trajectory(rule: "str | Rule", params, grads: Sequence, *, power_betas: Mapping[str, float] | None = None,
+               **hp) -> Trajectory:
     """Run `rule` (a name, `name[knob=value,...]`, or a Rule) from `params` over `grads`.
 
     params: array or dict name -> array (any shape, 0-dim and size 0 included).
     grads: sequence of length T, each of the same structure and shapes as params.
     hp: canonical hyper-parameters overriding the rule's defaults; lr and eta may have one value per step.
+    power_betas: precision knob, {"beta1": b, "beta2": b} for the bias-correction powers beta^t when a
+    framework computes them from other betas than its moments (e.g. float32-rounded; spec/tolerance.md,
+    "Scalar precision"). None: the moments' betas (the maths of the spec).
     Returns a Trajectory with T+1 params entries and the optimizer state under spec names.
     Raises ValueError for an unknown rule or hyper-parameter, a shape or name mismatch, or a
     non-finite hyper-parameter.
     """
-    return _run(rule, params, grads, hp, np.float64)
+    return _run(rule, params, grads, hp, np.float64, power_betas)
 
 
 def simulate(rule: "str | Rule", params, grads: Sequence, dtype, **hp) -> Trajectory:
@@ -136,12 +140,12 @@ def simulate(rule: "str | Rule", params, grads: Sequence, dtype, **hp) -> Trajec
     return _run(rule, params, grads, hp, np.dtype(dtype).type)
 
 
-def _run(rule, params, grads, hp, dtype) -> Trajectory:
+def _run(rule, params, grads, hp, dtype, powers=None) -> Trajectory:
     resolved_rule = get_rule(rule)
     tree, is_dict = _as_tree(params, "params")
     steps = _check_grads(grads, tree, is_dict)
     resolved_hp = resolve_hp(resolved_rule, steps, hp)
-    chain = build_chain(resolved_rule, resolved_hp, list(tree))
+    chain = build_chain(resolved_rule, resolved_hp, list(tree), powers)
     tree = {k: v.astype(dtype) for k, v in tree.items()}
 
     # Bounded memory: the outputs are preallocated (T+1, *shape) float64 arrays written step by step;

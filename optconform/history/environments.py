@@ -61,6 +61,17 @@ def select(framework: str, labels: list[str] | None) -> list[Release]:
     return [by_label[label] for label in labels]
 
 
+def source_commit() -> str:
+    """The git commit of the source checkout (recorded with each history), or '' outside git."""
+    try:
+        done = subprocess.run(["git", "-C", str(source_root()), "rev-parse", "HEAD"], capture_output=True, text=True)
+    except OSError:
+        return ""
+    dirty = subprocess.run(["git", "-C", str(source_root()), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return done.stdout.strip() + ("+dirty" if dirty else "") if done.returncode == 0 else ""
+
+
 def source_root() -> Path:
     """The source checkout this optconform runs from (history installs it into each environment)."""
     root = Path(__file__).resolve().parents[2]
@@ -88,11 +99,12 @@ def prepare(release: Release, env_dir: Path, log: Callable[[str], None]) -> Path
     path = env_dir / release.slug
     python = path / "bin" / "python"
     marker = path / "requirements.txt"
-    wanted = "\n".join(release.requirements) + "\n"
+    requirements = list(release.requirements) + _own_requirements()
+    wanted = "\n".join(requirements) + "\n"
     if not (python.exists() and marker.exists() and marker.read_text() == wanted):
         shutil.rmtree(path, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        _pip(python, list(release.requirements) + _own_requirements(), log)
+        _pip(python, requirements, log)
         marker.write_text(wanted)
     _pip(python, ["--no-deps", "--force-reinstall", str(source_root())], log)
     return python

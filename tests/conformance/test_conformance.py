@@ -12,6 +12,8 @@ one that is merely not installed (and not required) is reported as skipped, neve
 from __future__ import annotations
 
 
+import fnmatch
+
 import pytest
 
 from optconform import baseline, carry, compare, deviations, plan, registry, runner
@@ -89,11 +91,13 @@ def _diagnosis(case, golden, native, dtype) -> str:
 @pytest.mark.parametrize("adapter,case,golden,device,dtype", _params())
 def test_conforms(adapter, case, golden, device, dtype):
     native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
-    expect = compare.expected(case.rule, golden, case.hp_dtype)
+    precision = plan.resolve_precision(case.hp_dtype, dtype)
+    expect = compare.expected(case.rule, golden, precision)
+    cond = compare.conditioning(case.rule, golden, precision)
     knobs = get_rule(case.rule).knobs
-    worst = compare.compare(native, expect, golden, dtype, knobs)
+    worst = compare.compare(native, expect, golden, dtype, knobs, cond)
     if worst.units > 1.0:
-        first = compare.first_divergence(native, expect, golden, dtype, knobs)
+        first = compare.first_divergence(native, expect, golden, dtype, knobs, cond)
         pytest.fail(f"{case.id} on {golden.name} ({device}, {dtype}) does not conform to {case.rule!r}:\n"
                     f"  first divergence: {first.describe()}\n  worst: {worst.describe()}\n"
                     f"  {_diagnosis(case, golden, native, dtype)}", pytrace=False)
@@ -119,3 +123,27 @@ def test_matches_claimed_rule(adapter, case, dtype):
     if result.verdict == "conforms":
         assert result.matched_rule == case.rule, (
             f"{case.id} claims {case.rule!r} but matches {result.matched_rule!r}: {result.candidate_units}")
+
+
+def _registered_frameworks():
+    return [(name, adapter) for name, adapter, _ in LOADED if adapter is not None]
+
+
+@pytest.mark.parametrize("name,adapter", _registered_frameworks(), ids=[n for n, _ in _registered_frameworks()])
+def test_every_registry_cover_matches_a_run(name, adapter):
+    """Each place a registry entry of this framework lists (a [[deviation.covers]]) matches at least
+    one (case, golden, device, dtype) run of the installed adapter, or names the test that shows it:
+    an entry that matches nothing fails here (optconform/known_deviations/*.toml)."""
+    version = adapter.version()
+    runs = [(case.id, golden.name, device, dtype) for case in adapter.cases()
+            for device in adapter.devices() if device in case.devices for dtype in case.dtypes
+            for golden in plan.goldens_for(case, adapter.supports_eta)]
+    for dev in deviations.registry():
+        if dev.framework != name or not deviations.version_in(version, dev.versions):
+            continue
+        for cover in dev.covers:
+            if cover.shown_by or not any(fnmatch.fnmatchcase(d, cover.device) for d in adapter.devices()):
+                continue        # shown by a named test (checked in tests/harness), or a device not here
+            assert any(cover.matches(*run) for run in runs), (
+                f"registry entry {dev.id!r}: cover case={cover.case!r} dtype={cover.dtype!r} golden={cover.golden} "
+                f"matches no run of {name} {version}: remove it or fix the pattern")

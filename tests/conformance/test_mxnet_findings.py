@@ -59,8 +59,21 @@ def test_mxnet_adam_conforms_with_float32_exact_betas():
     assert _units("mxnet_adam[clip_scope=gradient]", golden, native, "float32", **ref) > 100, "wd*w is clipped with g"
     assert _units("adam_l2", golden, native, "float32", **ref) > 1.0
     assert _units("adamw_eps_hat", golden, native, "float32", **ref) > 100, "coupled, not decoupled"
-    # with the default betas the Python-side correction (exact betas) misses the kernel's float32 betas
-    assert deviations.lookup("mxnet", VERSION, "mxnet-Adam[optimizer]", "mxnet_adam__zero_grad", "cpu", "float32")
+    # with the default betas the Python-side correction uses the exact betas, the kernel float32 ones:
+    # modelled (hp_dtype powers=exact), so the float32 rows conform and name their maths
+    assert deviations.lookup("mxnet", VERSION, "mxnet-Adam[optimizer]", "mxnet_adam__zero_grad", "cpu", "float32") is None
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mxnet_adam_reads_coupled_l2_in_every_dtype(dtype):
+    """Issue 23: the semantics axis names mxnet_adam's coupled L2 whether or not the row is within
+    tolerance (float64: the per-step float lr is a registered precision deviation)."""
+    result = _run("mxnet-Adam[optimizer]", dtype)
+    assert result.matched_rule == "mxnet_adam" and result.decay_kind == "coupled (L2), clipped with g"
+    assert result.semantics["status"] == "identified" and result.semantics["separation"] >= 100
+    assert result.verdict == ("conforms" if dtype == "float32" else "xfail")
+    if dtype == "float64":
+        assert result.deviation["id"] == "mxnet-float-lr-per-step"
 
 
 def _adamw_zero_grad(lr, eta, wd, steps=5):

@@ -44,6 +44,17 @@ def test_observability_every_flip_caught(flips):
     assert all(f.margin == 0.0 and f.caught_by == "" for f in flips if f.equivalent)
 
 
+def test_observability_with_float32_scalars():
+    """The conditioning term of float32 bias-correction scalars (spec/tolerance.md, "Scalar
+    precision") widens the tolerance of the cases that declare it, never enough to hide a knob flip."""
+    flips = audit.observability(scalars=True)
+    print()
+    print(audit.format_observability(flips))
+    missed = [f"{f.rule}: {f.knob} {f.original} -> {f.flipped} ({f.margin:.3g}x)" for f in flips
+              if not f.equivalent and f.margin < audit.MIN_MARGIN]
+    assert missed == []
+
+
 def test_every_knob_flipped_for_some_preset(flips):
     fams = families()
     all_rules = rules()

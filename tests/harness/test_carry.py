@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from optconform import baseline, carry, deviations, plan, runner
-from optconform.deviations import Deviation, version_beyond, version_in
+from optconform.deviations import Cover, Deviation, version_beyond, version_in
 
 SMALL = ("adamw__zero_grad", "adamw__large_decay", "adamw__random_wide")
 
@@ -27,9 +27,9 @@ def test_version_beyond(version, spec, inside, beyond):
 
 
 def _dev():
-    return Deviation(framework="fake", versions=">=1.2,<1.3", case="fake-AdamW*", golden=("*",), except_golden=(),
-                     device="*", dtype="*", kind="bug", reason="couples its decay",
-                     issue="https://example.org/fake/issues/1")
+    return Deviation(id="fake-couples", framework="fake", versions=">=1.2,<1.3", kind="bug",
+                     reason="couples its decay", issue="https://example.org/fake/issues/1",
+                     covers=(Cover(case="fake-AdamW*"),))
 
 
 def _run(fake, monkeypatch, version, base_row=None, implements="adam_l2"):

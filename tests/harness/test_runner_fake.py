@@ -9,7 +9,7 @@ import pytest
 
 from optconform import deviations, plan, runner
 from optconform.adapters.base import AdapterUnavailable
-from optconform.deviations import Deviation
+from optconform.deviations import Cover, Deviation
 
 
 def test_run_adapter_rows(fake_run):
@@ -151,9 +151,9 @@ def _small_goldens():
 
 
 def _dev(case="fake-AdamW*", golden=("*",), versions=">=1.2,<1.3", dtype="*", except_golden=()):
-    return Deviation(framework="fake", versions=versions, case=case, golden=tuple(golden),
-                     except_golden=tuple(except_golden), device="*", dtype=dtype, kind="bug",
-                     reason="couples its decay", issue="https://example.org/fake/issues/1")
+    return Deviation(id="fake-l2", framework="fake", versions=versions, kind="bug", reason="couples its decay",
+                     issue="https://example.org/fake/issues/1",
+                     covers=(Cover(case=case, golden=tuple(golden), except_golden=tuple(except_golden), dtype=dtype),))
 
 
 def _run(fake, name, implements=None, version="1.2.3"):
@@ -166,8 +166,13 @@ def test_registered_deviation_makes_buggy_case_xfail(fake, monkeypatch):
     monkeypatch.setattr(deviations, "registry", lambda: (_dev(),))
     r = _run(fake, "AdamW(l2bug)", {"AdamW(l2bug)": "adam_l2"})
     assert r.verdict == "xfail" and r.ok
-    assert r.deviation == {"kind": "bug", "reason": "couples its decay", "issue": "https://example.org/fake/issues/1"}
+    assert r.deviation == {"id": "fake-l2", "kind": "bug", "reason": "couples its decay",
+                           "issue": "https://example.org/fake/issues/1"}
     assert r.matched_rule == "adam_l2"
+    # semantics and precision are separate axes: the rule is named although the row is xfail
+    assert r.semantics["status"] in ("identified", "equivalent") and r.semantics["rule"] == "adam_l2"
+    assert r.semantics["separation"] == "inf" or r.semantics["separation"] >= 100
+    assert r.precision["status"] == "registered bug deviation" and r.precision["deviation"] == "fake-l2"
 
 
 def test_registered_deviation_on_conforming_case_is_xpass(fake, monkeypatch):
