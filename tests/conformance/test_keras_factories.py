@@ -56,7 +56,13 @@ def test_keras_adamw_factory_conforms_to_adamw_eps_hat():
 
 def test_keras_lion_factory_conforms_to_lion():
     report = check(keras_lion, "lion", ADAPTER.name)
-    assert report, str(report)
+    if ADAPTER.name == "tensorflow":
+        # keras PR #20386 (registered for the native Lion cases): on TF, bias_add rejects the size-0
+        # tensor of mixed_shapes, so that probe alone diverges (inf), and check says so
+        assert report.failed == ["lion__mixed_shapes"], str(report)
+        assert "non-finite: the optimizer produced NaN/Inf in lion__mixed_shapes" in str(report)
+    else:
+        assert report, str(report)
 
 
 def test_keras_adam_weight_decay_is_not_l2():
