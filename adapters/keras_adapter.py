@@ -159,6 +159,11 @@ def _import_keras(backend: str):
 class _KerasAdapter(Adapter):
     backend = ""
     variants: tuple[str, ...] = ()
+    #: A user's factory (optconform check): `factory(**hp)` -> a keras.optimizers.Optimizer, with `lr`
+    #: (or `learning_rate`) given as a LearningRateSchedule that returns each probe's lr; run eagerly.
+    factory_style = "hp"
+    #: Which hyper-parameters Keras rounds to float32 for any optimizer (module docstring).
+    factory_hp_dtype = "float32:lr;powers=param"    # bias-correction powers of the casted betas (_POWERS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -181,6 +186,8 @@ class _KerasAdapter(Adapter):
 
     # -- one run ---------------------------------------------------------------------------------
     def _run(self, case: Case, inp: RunInput, device: str, dtype: str) -> NativeRun:
+        if case.factory is not None:          # a user's factory: never served from another's cache
+            return self._run_uncached(case, inp, device, dtype)
         key = (case.id, device, dtype, _fingerprint(inp))
         if key not in self._cache:            # deterministic: the CLI's match and the tests reuse it
             self._cache[key] = self._run_uncached(case, inp, device, dtype)
@@ -191,7 +198,7 @@ class _KerasAdapter(Adapter):
         golden's start. Reused across goldens with the same tensors, shapes and hyper-parameters (lr
         excepted: it is read from a table variable), so graph/XLA compile once per such group."""
         shapes = tuple((n, np.shape(inp.params0[n])) for n in inp.tensors)
-        key = (case.id, device, dtype, shapes, tuple(sorted((k, repr(v)) for k, v in inp.hp.items())),
+        key = (case.id, id(case.factory), device, dtype, shapes, tuple(sorted((k, repr(v)) for k, v in inp.hp.items())),
                max(_LR_TABLE, inp.steps))
         rig = self._rigs.get(key)
         if rig is None:
@@ -211,11 +218,18 @@ class _KerasAdapter(Adapter):
                 variables.append(keras.Variable(init, dtype=dtype, name=short))
         kwargs: dict[str, Any] = case.native_kwargs(inp.hp)
         exclude = kwargs.pop("exclude_from_weight_decay(var_names)", None)
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
         table = keras.Variable(np.zeros(table_len, dtype=np.float32), dtype="float32", name="golden_lr",
                                trainable=False)
-        optimizer = getattr(keras.optimizers, case.native.rsplit(".", 1)[1])(
-            learning_rate=_schedule(keras, table), **kwargs)
+        if case.factory is not None:
+            if "lr" not in case.hp_map:
+                raise ValueError("a Keras factory must take lr (or learning_rate): the probes' lr schedule is "
+                                 "passed as a keras LearningRateSchedule")
+            kwargs[case.hp_map["lr"]] = _schedule(keras, table)
+            optimizer = case.factory(**kwargs)
+        else:
+            kwargs = {k: v for k, v in kwargs.items() if v is not None}
+            optimizer = getattr(keras.optimizers, case.native.rsplit(".", 1)[1])(
+                learning_rate=_schedule(keras, table), **kwargs)
         optimizer._track_variable(table)       # an optimizer variable: jit's stateless_apply reads it as state
         if exclude:
             optimizer.exclude_from_weight_decay(var_names=list(exclude))
@@ -277,6 +291,7 @@ class TensorFlowKerasAdapter(_KerasAdapter):
     name = "tensorflow"
     backend = "tensorflow"
     variants = ("eager", "graph", "xla")
+    factory_hp_dtype = "float32:lr,weight_decay;powers=float32"   # + tf.cast of weight_decay (TF optimizer.py:97)
 
     def devices(self) -> list[str]:
         self.load()
@@ -347,7 +362,7 @@ class JaxKerasAdapter(_KerasAdapter):
         return "cpu"
 
     def _step_fn(self, case: Case, rig: _Rig):
-        if case.variant == "eager":
+        if case.variant in ("eager", "factory"):
             return None
         import jax
         return jax.jit(rig.optimizer.stateless_apply)   # Keras' JAX trainer jits stateless_apply

@@ -277,8 +277,8 @@ class OptaxAdapter(Adapter):
         jax, optax = self.load()
         kwargs = case.native_kwargs(inp.hp)
         if case.factory is not None:           # a user's constructor (optconform check): canonical names
-            if "lr" in case.hp_map:
-                kwargs["lr"] = self._learning_rate(inp, dtype, force_schedule=False)
+            if "lr" in case.hp_map:              # by the factory's own name for it (lr or learning_rate)
+                kwargs[case.hp_map["lr"]] = self._learning_rate(inp, dtype, force_schedule=False)
             return case.factory(**kwargs)
         chain = kwargs.pop("_chain", ())
         mask_form = kwargs.pop("_mask", None)

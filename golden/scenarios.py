@@ -116,7 +116,38 @@ def _probes() -> list[Scenario]:
                        for gv in g_varied[:4]),
                  _const(0.1, 4), {"weight_decay": 0.1}),
     ]
-    return out
+    return out + _wild_probes(w, g_varied)
+
+
+def _trust(k) -> bool:
+    return k.get("trust_ratio") == "on"
+
+
+def _wild_probes(w, g_varied) -> list[Scenario]:
+    """Probes for implementation choices seen in third-party optimizers (issue 16): default gradient
+    clipping (timm Lamb max_grad_norm=1.0, apex FusedLAMB, BertAdam max_grad_norm=1.0), a cap on ||w||
+    in the trust ratio (cybertronai/pytorch-lamb clamp(0, 10)), the trust ratio skipped where
+    weight_decay = 0 (timm Lamb `if weight_decay != 0 or always_adapt`). `large_grad` keeps every
+    hyper-parameter at the rule's default, so a factory that takes only lr runs it (momentum included)."""
+    scales = (0.5, 8.0, 64.0, 2.0, 32.0, 0.75)            # powers of two: float32-exact gradients
+    b_dirs = ([0.25, -0.125], [1.0, 0.5], [0.125, 0.25], [-0.5, 1.0], [0.25, 0.75], [-1.0, 0.5])
+    b_scale = (4.0, 0.25, 1.0, 8.0, 0.125, 2.0)           # per-tensor norms differ from the global norm
+    return [
+        Scenario("large_grad", "probe", "default gradient clipping: global gradient norms 0.8 ... 67 across steps "
+                 "and per-tensor norms that differ from the global one, so clipping by global norm, per-tensor norm "
+                 "or value at any common threshold (0.5, 1, 5, 10, 50) changes the trajectory; every "
+                 "hyper-parameter at the rule's default (momentum included)",
+                 {"w": w["w"], "b": f32([0.5, -1.0])},
+                 tuple({"w": f32(gv["w"] * np.float32(s)), "b": f32(np.asarray(d, np.float32) * np.float32(s * bs))}
+                       for gv, s, d, bs in zip(g_varied, scales, b_dirs, b_scale)),
+                 _const(0.1, 6), {}),
+        Scenario("large_norm", "probe", "trust-ratio caps: ||w|| = 43.8, far above a clamp of ||w|| at 10 "
+                 "(pytorch-lamb) or any trust_upper_bound below it",
+                 {"w": f32([24.0, -32.0, 8.0, 16.0])}, tuple(g_varied[:5]), _const(0.1, 5), {}, applies=_trust),
+        Scenario("no_decay", "probe", "trust ratio without weight decay: weight_decay = 0, where some LAMBs skip "
+                 "the trust ratio (timm Lamb unless always_adapt)",
+                 w, tuple(g_varied[:5]), _const(0.1, 5), {"weight_decay": 0.0}, applies=_trust),
+    ]
 
 
 def _random_wide(seed: int = 20261121) -> Scenario:

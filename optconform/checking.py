@@ -26,6 +26,7 @@ from optconform.reference import get_rule
 from optconform.tolerance import TINY
 
 from . import compare, plan, validate
+from . import diagnose as _diagnose
 from .fsio import atomic_write
 from .fingerprint import Fingerprint, explain_difference, fingerprint
 from .repro import repro_script
@@ -48,15 +49,23 @@ class CheckReport:
     first: compare.Divergence | None = None
     fingerprint: Fingerprint | None = None
     differences: list[str] = field(default_factory=list)
+    diagnosis: list[str] = field(default_factory=list)          # measured patterns (optconform.diagnose)
+    unseen: list[str] = field(default_factory=list)             # knob=value flips no probe that ran can see
     error: str = ""
     repro_path: str = ""
 
     def __bool__(self) -> bool:
         return self.conforms
 
+    @property
+    def verdict(self) -> str:
+        if self.conforms:
+            return "CONFORMS"
+        return "UNDECIDED" if self.unseen and not self.failed else "DOES NOT CONFORM"
+
     def __str__(self) -> str:
         head = (f"{self.factory} vs rule {self.rule!r} ({self.framework} {self.version}, {self.device}, {self.dtype}): "
-                + ("CONFORMS" if self.conforms else "DOES NOT CONFORM"))
+                + self.verdict)
         lines = [head, f"  probe scenarios run: {len(self.scenarios)}, diverging: {len(self.failed)}"]
         if self.error:
             lines.append(f"  error: {self.error}")
@@ -64,10 +73,16 @@ class CheckReport:
             lines.append(f"  first divergence: {self.first.golden}: {self.first.describe()}")
         elif self.worst is not None:
             lines.append(f"  worst: {self.worst.golden}: {self.worst.describe()}")
+        if self.unseen:
+            lines.append(f"  the probes that ran cannot see {', '.join(self.unseen)}: an optimizer with that knob value "
+                         f"would pass them too (make the factory take the hyper-parameters of the probes not run)")
         if self.fingerprint is not None:
             lines.append(f"  fingerprint: {self.fingerprint.describe()}")
         for diff in self.differences:
             lines.append("  " + diff)
+        if self.diagnosis:
+            lines.append("  diagnosis:")
+            lines += [f"    - {line}" for line in self.diagnosis]
         if self.skipped:
             lines.append(f"  not run ({len(self.skipped)}): " + "; ".join(f"{g}: {why}" for g, why in self.skipped.items()))
         if self.repro_path:
@@ -79,46 +94,62 @@ class CheckReport:
             return None if d is None else {"golden": d.golden, "step": d.step, "tensor": d.tensor, "index": list(d.index),
                                            "native": d.native, "expected": d.expected, "units": d.units}
         return {"factory": self.factory, "rule": self.rule, "framework": self.framework, "version": self.version,
-                "device": self.device, "dtype": self.dtype, "conforms": self.conforms, "scenarios": self.scenarios,
-                "failed": self.failed, "skipped": self.skipped, "first_divergence": div(self.first),
-                "worst": div(self.worst), "differences": self.differences, "error": self.error,
+                "device": self.device, "dtype": self.dtype, "conforms": self.conforms, "verdict": self.verdict,
+                "scenarios": self.scenarios, "failed": self.failed, "skipped": self.skipped,
+                "first_divergence": div(self.first), "worst": div(self.worst), "differences": self.differences,
+                "diagnosis": self.diagnosis, "unseen_knobs": self.unseen, "error": self.error,
                 "fingerprint": self.fingerprint.to_json() if self.fingerprint else None, "repro": self.repro_path}
 
 
-def accepted_hp(factory: Callable, style: str, rule_hp) -> set[str]:
-    """The canonical hyper-parameters the factory takes (all of the rule's if it takes **kwargs)."""
+#: Native names a factory may use instead of a canonical one, per factory style: torch's `betas`
+#: tuple, Keras' `learning_rate` / `beta_1` / `epsilon`, optax's `b1` / `b2`. A class such as
+#: torch.optim.AdamW is then a factory as it is.
+FACTORY_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "params": {"beta1": ("betas[0]",), "beta2": ("betas[1]",)},
+    "hp": {"lr": ("learning_rate",), "beta1": ("beta_1", "b1"), "beta2": ("beta_2", "b2"), "eps": ("epsilon",)},
+}
+
+
+def factory_hp_map(factory: Callable, style: str, rule_hp) -> dict[str, str]:
+    """Canonical hyper-parameter -> the factory argument that receives it: its own name when the factory
+    takes it, else a FACTORY_ALIASES name it takes (every hyper-parameter of the rule if it takes
+    **kwargs)."""
     params = list(inspect.signature(factory).parameters.values())
     if style == "params" and params:
         params = params[1:]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return set(rule_hp)
-    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} & set(rule_hp)
+        return {k: k for k in rule_hp}
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    out = {k: k for k in rule_hp if k in names}
+    for canonical, aliases in FACTORY_ALIASES.get(style, {}).items():
+        if canonical in rule_hp and canonical not in out:
+            alias = next((a for a in aliases if a.split("[")[0] in names), None)
+            if alias is not None:
+                out[canonical] = alias
+    return out
 
 
-def factory_case(factory: Callable, rule: str, framework: str, style: str, dtype: str) -> Case:
-    """A Case for a user's factory: identity hp_map on the names it takes; the rule's defaults fixed
-    for the others (goldens that need another value for them cannot run)."""
+def accepted_hp(factory: Callable, style: str, rule_hp) -> set[str]:
+    """The canonical hyper-parameters the factory takes (by name or alias)."""
+    return set(factory_hp_map(factory, style, rule_hp))
+
+
+def factory_case(factory: Callable, rule: str, framework: str, style: str, dtype: str,
+                 hp_dtype: str | None = None) -> Case:
+    """A Case for a user's factory: hp_map from factory_hp_map; the rule's defaults fixed for the names
+    it does not take (goldens that need another value for them cannot run)."""
     rule_obj = get_rule(rule)
-    takes = accepted_hp(factory, style, rule_obj.defaults)
+    hp_map = factory_hp_map(factory, style, rule_obj.defaults)
     fixed = {k: (list(v) if isinstance(v, tuple) else v) for k, v in rule_obj.defaults.items()
-             if k not in takes and k not in NEUTRAL_HP and k not in ("lr", "eta")}
+             if k not in hp_map and k not in NEUTRAL_HP and k not in ("lr", "eta")}
     name = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}"
     return Case(framework=framework, name=name, native=name, rule=rule, variant="factory",
-                hp_map={k: k for k in sorted(takes)}, fixed_hp=fixed, dtypes=(dtype,), factory=factory)
+                hp_map=dict(sorted(hp_map.items())), fixed_hp=fixed, dtypes=(dtype,), factory=factory,
+                hp_dtype=hp_dtype)
 
 
-def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, dtype: str = "float32",
-          device: str = "cpu", repro: str | Path | None = None, **hp) -> CheckReport:
-    """Run `factory` on the probe scenarios of `rule` and compare with the reference.
-
-    hp: canonical hyper-parameters that override the scenarios' values (for the optimizer and the
-    reference alike), e.g. eps=1e-6 for an optimizer whose eps cannot be passed.
-    repro: where to write a framework-native repro script when it does not conform (default: none).
-    Raises ValueError, before any work, for an unknown rule, framework, dtype or device, a
-    hyper-parameter that is unknown, mistyped or out of range (spec/hyperparameters.toml), a factory
-    whose signature the adapter cannot call, or a repro path that cannot be written; AdapterUnavailable
-    when the framework does not import.
-    """
+def _prepare(factory: Callable, rule: str, framework: str, dtype: str, device: str, repro, hp):
+    """Everything validated before any work: (rule, overrides, adapter, case)."""
     rule_obj = get_rule(rule)
     hp = validate.hp_overrides(rule_obj, hp)
     if dtype not in TINY:
@@ -132,74 +163,123 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
     if device not in adapter.devices():
         raise ValueError(f"device {device!r} is not available to {framework} here (available: "
                          f"{', '.join(adapter.devices())})")
-    validate.factory_signature(factory, adapter.factory_style, rule_obj)
-    case = factory_case(factory, rule, framework, adapter.factory_style, dtype)
+    validate.factory_signature(factory, adapter.factory_style, rule_obj, FACTORY_ALIASES.get(adapter.factory_style))
+    precision = getattr(adapter, "factory_hp_dtype", None)      # e.g. Keras: "float32:lr;powers=param"
+    case = factory_case(factory, rule, framework, adapter.factory_style, dtype,
+                        plan.resolve_precision(precision, dtype) if precision else None)
+    return rule_obj, hp, adapter, case
+
+
+def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, dtype: str = "float32",
+          device: str = "cpu", repro: str | Path | None = None, diagnose: bool = True, **hp) -> CheckReport:
+    """Run `factory` on the probe scenarios of `rule` and compare with the reference.
+
+    hp: canonical hyper-parameters that override the scenarios' values (for the optimizer and the
+    reference alike), e.g. eps=1e-6 for an optimizer whose eps cannot be passed.
+    repro: where to write a framework-native repro script when it does not conform (default: none).
+    diagnose: look for patterns and built-in settings when it does not conform (optconform.diagnose).
+    It conforms only when every probe that ran is within tolerance *and* those probes can see every
+    knob of the rule (else the verdict is UNDECIDED).
+    Raises ValueError, before any work, for an unknown rule, framework, dtype or device, a
+    hyper-parameter that is unknown, mistyped or out of range (spec/hyperparameters.toml), a factory
+    whose signature the adapter cannot call, or a repro path that cannot be written; AdapterUnavailable
+    when the framework does not import.
+    """
+    rule_obj, hp, adapter, case = _prepare(factory, rule, framework, dtype, device, repro, hp)
     report = CheckReport(factory=case.name, rule=rule_obj.name, framework=framework, version=adapter.version(),
                          device=device, dtype=dtype)
-    base = plan.base_rule(rule)
-    goldens = [g for g in plan.all_goldens() if g.rule == base]
-
-    runs = []
-    nonfinite: list[str] = []
-    knobs = rule_obj.knobs
-
-    def run(golden: Golden) -> None:
-        inp = plan.run_input(case, golden, adapter.supports_eta)
-        inp = type(inp)(inp.tensors, inp.params0, inp.grads, inp.lr, inp.eta,
-                        {**inp.hp, **{k: v for k, v in hp.items() if k in case.hp_map}})
-        report.scenarios.append(golden.name)
-        try:
-            native = adapter.run(case, inp, device, dtype).params
-        except BaseException as exc:  # the user's optimizer raised (even SystemExit): a finding, not a crash
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            report.error = report.error or f"{golden.name}: {type(exc).__name__}: {exc}"
-            report.failed.append(golden.name)
-            return
-        exp = compare.expected(rule_obj.name, golden, overrides=hp)
-        div = compare.compare(native, exp, golden, dtype, knobs)
-        runs.append((golden, native))
-        if not nonfinite:
-            for name in golden.tensors:
-                bad = ~np.isfinite(np.asarray(native[name], dtype=np.float64)) & np.isfinite(exp[name])
-                if bad.any():
-                    step = int(np.argwhere(bad)[0][0])
-                    nonfinite.append(f"non-finite: the optimizer produced NaN/Inf in {golden.name} at step {step} "
-                                     f"(tensor {name!r}) where the rule's values are finite")
-                    break
-        if report.worst is None or div.units > report.worst.units:
-            report.worst = div
-        if div.units > 1.0:
-            report.failed.append(golden.name)
-            first = compare.first_divergence(native, exp, golden, dtype, knobs)
-            if first is not None and report.first is None:
-                report.first = first
-
+    goldens = [g for g in plan.all_goldens() if g.rule == plan.base_rule(rule)]
     ran = []
     for golden in goldens:
         if not plan.runnable(case, golden, adapter.supports_eta):
             report.skipped[golden.name] = _why_not(case, golden)
-            continue
-        ran.append(golden)
-        run(golden)
+        else:
+            ran.append(golden)
+    outcomes = [o for o in (_run_one(report, adapter, case, g, hp, device, dtype) for g in ran) if o]
     variants = sensitivity_goldens(case, ran, hp)
-    for golden in variants:
-        run(golden)
+    variant_outcomes = [o for o in (_run_one(report, adapter, case, g, hp, device, dtype) for g in variants) if o]
     report.conforms = bool(report.scenarios) and not report.failed
     if not report.scenarios:
         report.error = report.error or "the factory can express none of the rule's probe scenarios"
+    if report.conforms:
+        report.unseen = _diagnose.unseen_knobs(rule_obj.name, [o.golden for o in outcomes], dtype, hp, case.hp_dtype)
+        report.conforms = not report.unseen
+    runs = [(o.golden, o.native) for o in outcomes + variant_outcomes]
     if runs:
-        report.fingerprint = fingerprint(runs, base, dtype, overrides=hp)
-        if not report.conforms:
-            report.differences = explain_difference(report.fingerprint.knobs, rule_obj.name)
-            report.differences += nonfinite + _ignored_hp(runs, variants, rule_obj.name, hp, dtype, knobs)
-    if not report.conforms and repro is not None and report.first is not None and framework == "torch":
+        report.fingerprint = fingerprint(runs, plan.base_rule(rule), dtype, case.hp_dtype, overrides=hp)
+    if report.failed and runs:
+        _explain(report, outcomes + variant_outcomes, runs, variants, rule_obj.name, hp, dtype, case, diagnose)
+    if report.failed and repro is not None and report.first is not None and framework == "torch":
         golden = next(g for g in [*goldens, *variants] if g.name == report.first.golden)
         path = Path(repro)
         atomic_write(path, repro_script(case, golden, report.first, compare.reference_hp(rule_obj.name, golden, hp),
                                         rule_obj.name))
         report.repro_path = str(path)
     return report
+
+
+def _run_one(report: CheckReport, adapter, case: Case, golden: Golden, hp, device: str,
+             dtype: str) -> "_diagnose.ProbeOutcome | None":
+    """Run the factory on one golden; record it in the report; the outcome (None when it raised)."""
+    inp = plan.run_input(case, golden, adapter.supports_eta)
+    inp = type(inp)(inp.tensors, inp.params0, inp.grads, inp.lr, inp.eta,
+                    {**inp.hp, **{k: v for k, v in hp.items() if k in case.hp_map}})
+    report.scenarios.append(golden.name)
+    try:
+        native = adapter.run(case, inp, device, dtype).params
+    except BaseException as exc:  # the user's optimizer raised (even SystemExit): a finding, not a crash
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        report.error = report.error or f"{golden.name}: {type(exc).__name__}: {exc}"
+        report.failed.append(golden.name)
+        return None
+    knobs = get_rule(case.rule).knobs
+    exp = compare.expected(case.rule, golden, case.hp_dtype, overrides=hp)
+    cond = compare.conditioning(case.rule, golden, case.hp_dtype, hp)       # scalar precision (spec/tolerance.md)
+    div = compare.compare(native, exp, golden, dtype, knobs, cond)
+    if report.worst is None or div.units > report.worst.units:
+        report.worst = div
+    first = None
+    if div.units > 1.0:
+        report.failed.append(golden.name)
+        first = compare.first_divergence(native, exp, golden, dtype, knobs, cond)
+        if first is not None and report.first is None:
+            report.first = first
+    step = None if div.units <= 1.0 else (max(first.step, 1) if first is not None else golden.steps)
+    return _diagnose.ProbeOutcome(golden, native, exp, step)
+
+
+def _explain(report: CheckReport, outcomes, runs, variants, rule_name: str, hp, dtype: str, case: Case,
+             diagnose: bool) -> None:
+    """Why it does not conform: knob differences only when a knob vector fits (else nothing about knobs
+    is established), NaN/Inf, ignored hyper-parameters, then the measured patterns."""
+    fp = report.fingerprint
+    if fp.fits:
+        report.differences = explain_difference(fp.knobs, rule_name)
+    report.differences += _nonfinite(outcomes) + _ignored_hp(runs, variants, rule_name, hp, dtype,
+                                                             get_rule(rule_name).knobs, case.hp_dtype)
+    if not diagnose:
+        return
+    report.diagnosis = _diagnose.patterns(outcomes, rule_name, dtype)
+    report.diagnosis += _diagnose.verified_hints(runs, rule_name, dtype, hp, case.hp_dtype)
+    bad = [(o.golden, o.native) for o in outcomes if o.first_step is not None]
+    if not fp.fits and len(bad) < len(outcomes):
+        sub = fingerprint(bad, plan.base_rule(rule_name), dtype, case.hp_dtype, overrides=hp)
+        if sub.fits:
+            report.diagnosis.append(f"on the {len(bad)} diverging probe(s) alone it fits {sub.describe()}; "
+                                    f"the conforming ones follow {rule_name!r}: it switches behaviour between them")
+
+
+def _nonfinite(outcomes) -> list[str]:
+    """The first NaN/Inf the optimizer produced where the rule's values are finite."""
+    for o in outcomes:
+        for name in o.golden.tensors:
+            bad = ~np.isfinite(np.asarray(o.native[name], dtype=np.float64)) & np.isfinite(o.expected[name])
+            if bad.any():
+                step = int(np.argwhere(bad)[0][0])
+                return [f"non-finite: the optimizer produced NaN/Inf in {o.golden.name} at step {step} "
+                        f"(tensor {name!r}) where the rule's values are finite"]
+    return []
 
 
 #: Probes with at most this many steps are candidates for the sensitivity variants.
@@ -243,7 +323,8 @@ def sensitivity_goldens(case: Case, ran: list[Golden], overrides: Mapping[str, A
     return out
 
 
-def _ignored_hp(runs, variants: list[Golden], rule_name: str, overrides, dtype: str, knobs) -> list[str]:
+def _ignored_hp(runs, variants: list[Golden], rule_name: str, overrides, dtype: str, knobs,
+                hp_dtype: str | None = None) -> list[str]:
     """A line per perturbed hyper-parameter whose variant follows the *unperturbed* reference: the
     optimizer accepts it and ignores it."""
     by_name = {g.name: native for g, native in runs}
@@ -257,9 +338,9 @@ def _ignored_hp(runs, variants: list[Golden], rule_name: str, overrides, dtype: 
         if original is None:
             continue
         native = by_name[golden.name]
-        if compare.compare(native, compare.expected(rule_name, golden, overrides=overrides), golden, dtype, knobs).units <= 1.0:
+        if compare.worst_units(rule_name, [(golden, native)], dtype, hp_dtype, overrides) <= 1.0:
             continue
-        if compare.compare(native, compare.expected(rule_name, original, overrides=overrides), original, dtype, knobs).units <= 1.0:
+        if compare.worst_units(rule_name, [(original, native)], dtype, hp_dtype, overrides) <= 1.0:
             seen.add(name)
             was = plan.scenario_hp(rule_name, original).get(name)
             lines.append(f"{name}: the optimizer ignores it: with {name}={value} it follows the {name}={was!r} "
@@ -281,3 +362,41 @@ def fingerprint_factory(factory: Callable, rule: str = "adamw", framework: str =
     """Like `check`, in float64 by default (the sharpest fingerprint); the report's `fingerprint` is
     the knob vector."""
     return check(factory, rule, framework, dtype=dtype, device=device, **hp)
+
+
+#: The preset whose probes stand for each family when `fingerprint` is given no rule: the one with the
+#: most knobs switched on (decoupled decay, momentum), so that the probes exercise them.
+FAMILY_PROBES: Mapping[str, str] = {"adam": "adamw", "sgd": "sgd_momentum", "adagrad": "adagrad",
+                                    "rmsprop": "rmsprop_momentum", "nadam": "nadamw", "radam": "radamw",
+                                    "adamax": "adamax", "lion": "lion"}
+
+
+def fingerprint_any(factory: Callable, framework: str = "torch", *, dtype: str = "float64", device: str = "cpu",
+                    **hp) -> tuple[CheckReport, list[str]]:
+    """Fingerprint against every family's probes (FAMILY_PROBES); returns the report of the family that
+    fits best (a fit first, then the smallest error), diagnosed, and one line per family tried.
+
+    A family whose rule the factory's signature or the overrides `hp` do not fit is skipped (said so);
+    hp: canonical overrides, each applied to the families whose rule takes it."""
+    tried, scored = [], []
+    for family, rule in FAMILY_PROBES.items():
+        takes = {k: v for k, v in hp.items() if k in get_rule(rule).defaults}
+        if len(takes) < len(hp):
+            tried.append(f"{family} ({rule}): skipped, its rule takes no {', '.join(sorted(set(hp) - set(takes)))}")
+            continue
+        try:
+            report = check(factory, rule, framework, dtype=dtype, device=device, diagnose=False, **takes)
+        except ValueError as exc:
+            tried.append(f"{family} ({rule}): skipped, {exc}")
+            continue
+        fp = report.fingerprint
+        if fp is None:
+            tried.append(f"{family} ({rule}): no probe ran ({report.error or 'none expressible'})")
+            continue
+        tried.append(f"{family} ({rule}): " + (f"fits within {fp.units:.3g} units" + (f" (= {fp.preset})" if fp.preset else "")
+                                               if fp.fits else f"no fit (nearest {fp.units:.3g} units)"))
+        scored.append(((not fp.fits, fp.units), rule, takes))
+    if not scored:
+        raise ValueError("the factory can run the probes of no family: " + "; ".join(tried))
+    _, rule, takes = min(scored, key=lambda x: x[0])
+    return check(factory, rule, framework, dtype=dtype, device=device, **takes), tried

@@ -1,7 +1,7 @@
 """optconform command line: rules, golden, run, report, check, fingerprint, bench.
 
 Exit codes: 0 everything conforms (or is a registered deviation), 1 an unexpected nonconformance or
-a failed check, 2 a usage error (a clear message names what is wrong).
+a failed check, 2 a usage error (a clear message names what is wrong), 3 fingerprint: no fit.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Sequence
 from optconform.fsio import atomic_write
 
 USAGE_ERROR = 2
+NO_FIT = 3
 
 
 class UsageError(Exception):
@@ -76,7 +77,13 @@ def _cmd_golden(args) -> int:
         print("float32 sanity (the reference's own maths in float32 vs the float64 goldens):")
         sanity = audit.float32_sanity()
         print(audit.format_sanity(sanity))
-        if not all(f.caught for f in flips) or max(r.worst_units for r in sanity) >= 1.0:
+        from optconform.golden import wild
+        print()
+        print("Wild variants (implementation choices seen in third-party optimizers, golden/wild.py):")
+        wilds = wild.wild_observability()
+        print(wild.format_wild(wilds))
+        if not all(f.caught for f in flips) or max(r.worst_units for r in sanity) >= 1.0 or \
+                not all(w.caught for w in wilds):
             return 1
     if not (args.regenerate or args.check or args.audit):
         raise UsageError("golden: give --regenerate, --check and/or --audit")
@@ -362,7 +369,12 @@ def _check_report(args, dtype: str):
     from optconform.reference import get_rule
     if args.framework not in registry.adapter_names():
         raise UsageError(f"unknown framework {args.framework!r}; known: {', '.join(registry.adapter_names())}")
-    hp = validate.hp_overrides(get_rule(args.rule), _parse_hp(args.hp))    # ValueError: exit 2
+    if args.rule is None:          # fingerprint without --rule: names checked here, rules per family
+        hp = {name: validate.hp_value(name, value) for name, value in _parse_hp(args.hp).items()}
+        if set(hp) & set(validate.SCHEDULES):
+            raise UsageError("--hp lr / eta cannot be overridden: they are each probe's schedule")
+    else:
+        hp = validate.hp_overrides(get_rule(args.rule), _parse_hp(args.hp))    # ValueError: exit 2
     _check_outputs(args, "json", "repro")
     _verify_corpus()
     adapter = registry.load_adapter(args.framework)
@@ -374,6 +386,11 @@ def _check_report(args, dtype: str):
         raise UsageError(f"device {args.device!r} is not available to {args.framework} here (available: "
                          f"{', '.join(adapter.devices())})")
     factory = _load_factory(args.factory)
+    if args.rule is None:
+        from optconform.checking import fingerprint_any
+        report, tried = fingerprint_any(factory, args.framework, dtype=dtype, device=args.device, **hp)
+        print("families tried (their probes):\n" + "\n".join(f"  {line}" for line in tried))
+        return report
     return check(factory, args.rule, args.framework, dtype=dtype, device=args.device,
                  repro=getattr(args, "repro", None), **hp)
 
@@ -386,21 +403,38 @@ def _cmd_check(args) -> int:
     return 0 if report else 1
 
 
+def _fingerprint_table(report, fp) -> list[str]:
+    """The knob table: the fitted vector (knobs the probes cannot tell apart marked), or, when nothing
+    fits, the nearest vector labelled as such; the same words as the summary line below it."""
+    head = f"{report.factory} ({report.framework} {report.version}, {report.dtype}), probes of rule {report.rule!r}:"
+    if not fp.fits:
+        rows = [f"  no fit: no knob vector of the {fp.family!r} family reproduces it (nearest, {fp.units:.3g} "
+                f"tolerance units off, not a finding:)"]
+        rows += [f"    {name:18} {value}" for name, value in fp.summary_knobs().items()]
+        return [head] + rows
+    rows = []
+    for name, value in fp.summary_knobs().items():
+        alts = fp.ambiguous.get(name)
+        rows.append(f"  {name:18} {value}" + (f"   (not told apart: {' | '.join(alts)})" if alts else ""))
+    return [head] + rows
+
+
 def _cmd_fingerprint(args) -> int:
     report = _check_report(args, args.dtype)
     fp = report.fingerprint
     if fp is None:
         print(f"no fingerprint: {report.error or 'no probe scenario could run'}", file=sys.stderr)
         return 1
-    print(f"{report.factory} ({report.framework} {report.version}, {report.dtype}), probes of rule {report.rule!r}:")
-    for name, value in fp.summary_knobs().items():
-        print(f"  {name:18} {value}")
+    print("\n".join(_fingerprint_table(report, fp)))
     print(f"  {fp.describe()}")
+    for line in report.diagnosis if not fp.fits else []:
+        print(f"  - {line}")
     if args.json:
         atomic_write(args.json, json.dumps({"factory": report.factory, "framework": report.framework,
                                             "version": report.version, "dtype": report.dtype,
-                                            "probes_of": report.rule, **fp.to_json()}, indent=1))
-    return 0
+                                            "probes_of": report.rule, **fp.to_json(),
+                                            "diagnosis": report.diagnosis}, indent=1))
+    return 0 if fp.fits else NO_FIT
 
 
 def _parse_sizes(value: str | None) -> list[float | None] | None:
@@ -501,12 +535,14 @@ def _cmd_bench(args) -> int:
 
 
 EXIT_CODES = """exit codes:
-  0  everything conforms or is a registered deviation (check: the optimizer conforms)
+  0  everything conforms or is a registered deviation (check: the optimizer conforms; fingerprint: a
+     knob vector of the spec reproduces it)
   1  an unexpected nonconformance, an error row, a registered deviation that now conforms (XPASS),
-     a check that does not conform
+     a check that does not conform or is undecided (its probes cannot see a knob of the rule)
   2  a usage error, reported on one line before any work: unknown name, mistyped or out-of-range value,
-     unwritable output path, missing device or framework, factory that cannot be imported or called,
-     tampered or incomplete golden corpus"""
+     unwritable output path, missing device or framework, factory that cannot be imported or called
+     with canonical hyper-parameter names, tampered or incomplete golden corpus
+  3  fingerprint: no fit, no knob vector of the spec reproduces the optimizer"""
 
 SYNTAX = """rules: a preset name (see `optconform rules`) or a derived rule preset[knob=value,...],
   e.g. --rule 'adamw[decay_order=after]' (knobs and values: `optconform rules --json`).
@@ -556,23 +592,30 @@ def _add_parsers(sub) -> None:
     p.add_argument("--html", help="write a self-contained HTML report here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
-    for name, helptext, dtype in (("check", "check a user's optimizer factory against a rule (exit 0 conforms, 1 not)", "float32"),
-                                  ("fingerprint", "infer the knob vector of a user's optimizer factory", "float64")):
+    for name, helptext, dtype in (("check", "check a user's optimizer factory against a rule (exit 0 conforms, 1 not "
+                                   "or undecided)", "float32"),
+                                  ("fingerprint", "infer the knob vector of a user's optimizer factory (exit 0 fits, "
+                                   "3 no fit)", "float64")):
         p = add(name, helptext, syntax=True)
         p.add_argument("--framework", default="torch", help="adapter that runs the factory (default torch; "
                        "it must be installed)")
         p.add_argument("--factory", required=True, help="MODULE:FUNC (the current folder is importable); torch: "
                        "FUNC(params, **hp) -> optimizer, optax/Keras: FUNC(**hp); hp by canonical name")
-        p.add_argument("--rule", default="adamw", help="rule to check against / whose probes to use, a preset or "
-                       "preset[knob=value,...] (default adamw)")
+        if name == "check":
+            p.add_argument("--rule", default="adamw", help="rule to check against, a preset or "
+                           "preset[knob=value,...] (default adamw)")
+        else:
+            p.add_argument("--rule", default=None, help="rule whose probes to use, a preset or preset[knob=value,...] "
+                           "(default: every family's probes, the best fitting family is reported)")
         p.add_argument("--hp", action="append", metavar="NAME=VALUE", help="canonical hyper-parameter override "
                        "for the optimizer and the reference alike; repeatable; VALUE is JSON (see below)")
         p.add_argument("--dtype", default=dtype, help=f"dtype of the run (default {dtype})")
         p.add_argument("--device", default="cpu", help="device the framework runs on: cpu or cuda (default cpu)")
         p.add_argument("--json", help="write the report as JSON here (checked writable before the run)")
         if name == "check":
-            p.add_argument("--repro", default="optconform_repro.py",
-                           help="where to write a framework-native repro script on failure")
+            p.add_argument("--repro", default=None, metavar="PATH",
+                           help="write a framework-native repro script here when it does not conform (torch; "
+                           "default: none is written)")
         p.set_defaults(func=_cmd_check if name == "check" else _cmd_fingerprint)
     p = add("report", "merge results JSON files from several environments")
     p.add_argument("files", nargs="+", metavar="RESULTS.json", help="results files written by `run --json`, "

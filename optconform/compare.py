@@ -197,7 +197,8 @@ def decay_kind_of(knobs: Mapping[str, str]) -> str:
         return "none"
     if decay == "coupled":
         return "coupled (L2)" + (", clipped with g" if knobs.get("clip_scope") == "gradient_and_decay" else "")
-    scaling = {"lr": "x lr", "schedule": "x eta", "unscaled": "unscaled", "corrected_lr": "x corrected lr"}
+    scaling = {"lr": "x lr", "schedule": "x eta", "unscaled": "unscaled", "corrected_lr": "x corrected lr",
+               "lr_ratio": "x lr/lr0"}
     text = f"decoupled {scaling[knobs['decay_scaling']]}"
     if knobs.get("decay_order") == "after":
         text += ", after step"

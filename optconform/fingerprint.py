@@ -41,6 +41,8 @@ class Fingerprint:
     preset: str = ""                      # a preset with exactly these knobs, if any
     nearest_preset: str = ""
     nearest_preset_units: float = float("inf")
+    #: knob -> the values of every candidate that fits too (the probes cannot tell them apart)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def fits(self) -> bool:
@@ -53,12 +55,14 @@ class Fingerprint:
         return self.runner_up_units - self.units
 
     def summary_knobs(self) -> dict[str, str]:
-        """The headline knobs: weight_decay in {none, coupled, decoupled (x current lr),
-        decoupled_unscaled (not x lr)}, bias_correction, eps_placement, decay_order, + all others."""
+        """The headline knobs: weight_decay in {none, coupled, decoupled (x current lr), decoupled_unscaled,
+        decoupled_schedule (x eta), decoupled_lr_ratio (x lr/lr0)} — always the decay_scaling the table
+        shows — bias_correction, eps_placement, decay_order, + all others."""
         k = self.knobs
         decay = k.get("decay", "none")
         if decay == "decoupled":
-            decay = "decoupled" if k.get("decay_scaling") in ("lr", "corrected_lr") else "decoupled_unscaled"
+            scaling = k.get("decay_scaling")
+            decay = "decoupled" if scaling in ("lr", "corrected_lr") else f"decoupled_{scaling}"
         out = {"weight_decay": decay,
                "bias_correction": k.get("bias_correction", "n/a"),
                "eps_placement": k.get("eps_placement", "n/a"),
@@ -73,8 +77,11 @@ class Fingerprint:
     def to_json(self) -> dict[str, Any]:
         def num(x):
             return x if np.isfinite(x) else None
-        return {"family": self.family, "knobs": self.summary_knobs(), "fits": self.fits, "units": num(self.units),
-                "preset": self.preset or None, "runner_up": self.runner_up, "runner_up_units": num(self.runner_up_units),
+        return {"family": self.family, "knobs": self.summary_knobs() if self.fits else {}, "fits": self.fits,
+                "units": num(self.units), "preset": (self.preset or None) if self.fits else None,
+                "not_told_apart": self.ambiguous if self.fits else {},
+                "nearest_knobs": {} if self.fits else self.summary_knobs(),
+                "runner_up": self.runner_up, "runner_up_units": num(self.runner_up_units),
                 "margin": num(self.margin), "nearest_preset": self.nearest_preset,
                 "nearest_preset_units": num(self.nearest_preset_units)}
 
@@ -83,13 +90,17 @@ class Fingerprint:
         if self.fits:
             head = f"{vec} (within {self.units:.3g} tolerance units"
             head += f"; = preset {self.preset!r})" if self.preset else "; no named preset has exactly these knobs)"
+            if self.ambiguous:
+                head += "; not told apart by these probes: " + ", ".join(
+                    f"{k} ({' | '.join(v)})" for k, v in self.ambiguous.items())
         elif not np.isfinite(self.units):
             head = (f"no knob combination of the {self.family!r} family fits: the optimizer's output is NaN/Inf "
                     f"where every candidate's is finite")
             return head
-        else:
-            head = (f"no knob combination of the {self.family!r} family fits (nearest: {vec} at "
-                    f"{self.units:.3g} tolerance units; nearest preset {self.nearest_preset!r})")
+        else:      # nothing established: the nearest vector is shown as such, not as the optimizer's knobs
+            return (f"no knob combination of the {self.family!r} family fits: the nearest is "
+                    f"{self.units:.3g} tolerance units off ({vec}), the nearest preset "
+                    f"{self.nearest_preset!r} at {self.nearest_preset_units:.3g}; neither is a finding")
         if self.runner_up:
             diff = ", ".join(f"{k}={v}" for k, v in self.runner_up.items() if self.knobs.get(k) != v)
             head += f"; runner-up ({diff or 'same knobs'}) at {self.runner_up_units:.3g} units"
@@ -182,6 +193,7 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
     best_units, best = scored[0]
     best_vec = _visible(vectors[best], family, clipped)
     fp = Fingerprint(family=family, knobs=best_vec, units=best_units, preset=_preset_with(family, vectors[best]))
+    fp.ambiguous = _not_told_apart([_visible(vectors[i], family, clipped) for units, i in scored if units <= 1.0])
     others = sorted((units, i) for units, i in scored[1:] if _visible(vectors[i], family, clipped) != best_vec)
     if others:                 # the closest different vector by error alone (margin <= 0: not told apart)
         fp.runner_up_units, i = others[0]
@@ -190,6 +202,18 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
                      for name, rule in rules().items() if rule.family == family]
     fp.nearest_preset_units, fp.nearest_preset = min(preset_scores)
     return fp
+
+
+def _not_told_apart(fitting: list[Mapping[str, str]]) -> dict[str, list[str]]:
+    """The knobs in which vectors that all fit differ: knob -> their values (the probes cannot tell)."""
+    if len(fitting) < 2:
+        return {}
+    out = {}
+    for knob in sorted({k for v in fitting for k in v}):
+        values = sorted({v.get(knob, "n/a") for v in fitting})
+        if len(values) > 1:
+            out[knob] = values
+    return out
 
 
 def explain_difference(found: Mapping[str, str], rule_name: str) -> list[str]:

@@ -177,9 +177,11 @@ def load_factory(spec: str) -> Callable:
     return obj
 
 
-def factory_signature(factory: Callable, style: str, rule) -> None:
+def factory_signature(factory: Callable, style: str, rule, aliases: Mapping[str, tuple[str, ...]] | None = None) -> None:
     """The factory can be called as the adapter calls it: torch `factory(params, **hp)`, optax/Keras
-    `factory(**hp)`, every required argument besides params being a canonical name of the rule."""
+    `factory(**hp)`, every required argument besides params being a canonical name of the rule or one
+    of its native `aliases` (canonical -> argument names, e.g. beta1 -> betas[0]). A class works as
+    well as a function (its __init__ signature)."""
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError) as exc:
@@ -192,11 +194,14 @@ def factory_signature(factory: Callable, style: str, rule) -> None:
                              "write FUNC(params, lr, ...)")
         params = params[1:] if params[0].kind is not params[0].VAR_POSITIONAL else params
     canonical = set(rule.defaults)
+    native = {a.split("[")[0]: c for c, names in (aliases or {}).items() if c in canonical for a in names}
     for p in params:
         required = p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)
-        if required and (p.name not in canonical or p.kind is p.POSITIONAL_ONLY):
+        if required and ((p.name not in canonical and p.name not in native) or p.kind is p.POSITIONAL_ONLY):
+            also = f"; native names also taken: {', '.join(sorted(native))}" if native else ""
             raise ValueError(f"factory {_name(factory)}: required argument {p.name!r} is not a canonical "
-                             f"hyper-parameter of rule {rule.name!r} ({', '.join(sorted(canonical))})")
+                             f"hyper-parameter of rule {rule.name!r}; canonical names: "
+                             f"{', '.join(sorted(n for n in canonical if n != 'eta'))}{also}")
 
 
 def _name(factory: Callable) -> str:

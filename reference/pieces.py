@@ -29,6 +29,7 @@ class Ctx:
     t: int                  # 1 at the first update
     lr: float               # lr_t, the learning rate in force at step t
     eta: float              # eta_t, the schedule multiplier (1 unless given)
+    lr0: float = 0.0        # eta_1*lr_1, the step size of the first update (lr_ratio decay reads it)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def add_decayed_weights(wd: float, scaling: str, decayed: Mapping[str, bool], be
 
 
 def decay_factor(scaling: str, wd: float, ctx: Ctx, bc1: float, bc2: float) -> float:
-    """The shrink s in w <- w - s*w for a decay_scaling value."""
+    """The shrink s in w <- w - s*w for a decay_scaling value (spec/knobs.toml decay_scaling; lr_ratio:
+    composer decoupled_weight_decay.py `decay_factor = (lr / initial_lr) if initial_lr else 1.0`)."""
     if scaling == "lr":
         return ctx.eta * ctx.lr * wd                          # s = eta_t*lr_t*wd
     if scaling == "schedule":
@@ -121,6 +123,8 @@ def decay_factor(scaling: str, wd: float, ctx: Ctx, bc1: float, bc2: float) -> f
         return wd                                             # s = wd
     if scaling == "corrected_lr":
         return ctx.eta * ctx.lr * math.sqrt(bc2) / bc1 * wd   # s = eta_t*lr_t*sqrt(bc2)/bc1*wd
+    if scaling == "lr_ratio":                                 # s = wd*(eta_t*lr_t)/(eta_1*lr_1); wd if that is 0
+        return ctx.eta * ctx.lr / ctx.lr0 * wd if ctx.lr0 else wd
     raise ValueError(f"unknown decay_scaling {scaling!r}")
 
 

@@ -158,7 +158,8 @@ def _run(rule, params, grads, hp, dtype, powers=None) -> Trajectory:
     _record(stacked, state, 0, tree, merged)
     current = tree
     for t in range(1, steps + 1):
-        ctx = Ctx(t=t, lr=resolved_hp["lr"][t - 1], eta=resolved_hp["eta"][t - 1])
+        ctx = Ctx(t=t, lr=resolved_hp["lr"][t - 1], eta=resolved_hp["eta"][t - 1],
+                  lr0=resolved_hp["eta"][0] * resolved_hp["lr"][0])
         grad = {k: v.astype(dtype) for k, v in _as_tree(grads[t - 1], f"grads[{t - 1}]")[0].items()}
         carry = Carry(params=current, updates=grad)
         with np.errstate(all="ignore"):     # IEEE propagation of NaN/Inf is the documented behaviour

@@ -796,6 +796,208 @@ make_decoupled_adam_claimed_l2 = _factory(DecoupledAdamClaimedL2, "make_decouple
 
 
 # ---------------------------------------------------------------------------------------------------
+# Wild variants (issue 16): implementation choices of widely used third-party optimizers, written from
+# scratch after reading their sources (cited per class); none imports or copies those libraries.
+# ---------------------------------------------------------------------------------------------------
+
+class WildLamb(torch.optim.Optimizer):
+    """LAMB structured as timm writes it (huggingface/pytorch-image-models timm/optim/lamb.py @1e19b29):
+    an optional global-norm clip of the gradients first (g / max(||G||/c, 1)), the Adam direction with
+    eps on the corrected root, + wd*w, then the trust ratio ||w||/||u|| (1 when either is 0) — applied
+    only where weight_decay != 0 unless always_adapt; `w_cap` clamps ||w|| from above as
+    cybertronai/pytorch-lamb lamb.py @207f672 does with clamp(0, 10); `bias_correction=False` as
+    pytorch-lamb ("Paper v3 does not use debiasing")."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01, max_grad_norm=None,
+                 always_adapt=True, w_cap=None, bias_correction=True):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, always_adapt=always_adapt,
+                                      w_cap=w_cap, bias_correction=bias_correction))
+        self.max_grad_norm = max_grad_norm
+
+    def _clip_divisor(self):
+        if self.max_grad_norm is None:
+            return 1.0
+        norms = [p.grad.norm() for g in self.param_groups for p in g["params"] if p.grad is not None]
+        total = torch.linalg.vector_norm(torch.stack(norms)).item()
+        return max(total / self.max_grad_norm, 1.0)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        divisor = self._clip_divisor()
+        for group in self.param_groups:
+            (beta1, beta2), eps, wd = group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                state = self.state[p]
+                if not state:
+                    state.update(step=0, m=torch.zeros_like(p), v=torch.zeros_like(p))
+                state["step"] += 1
+                t, g = state["step"], p.grad / divisor
+                state["m"].lerp_(g, 1 - beta1)
+                state["v"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                bc1, bc2 = (1 - beta1 ** t, 1 - beta2 ** t) if group["bias_correction"] else (1.0, 1.0)
+                update = (state["m"] / bc1) / ((state["v"].sqrt() / math.sqrt(bc2)).add_(eps))
+                if wd != 0:
+                    update.add_(p, alpha=wd)
+                if wd != 0 or group["always_adapt"]:
+                    w_norm = p.norm().item()
+                    if group["w_cap"] is not None:
+                        w_norm = min(w_norm, group["w_cap"])
+                    u_norm = update.norm().item()
+                    update.mul_(w_norm / u_norm if w_norm > 0 and u_norm > 0 else 1.0)
+                p.add_(update, alpha=-group["lr"])
+
+
+def make_timm_lamb(params, lr, beta1, beta2, eps, weight_decay):
+    """timm Lamb configured to the rule: always_adapt=True, max_grad_norm=None."""
+    return WildLamb(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
+
+
+def make_timm_lamb_defaults(params, lr, beta1, beta2, eps, weight_decay):
+    """timm Lamb with its defaults: max_grad_norm=1.0 (global clip), always_adapt=False."""
+    return WildLamb(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, max_grad_norm=1.0,
+                    always_adapt=False)
+
+
+def make_lamb_default_clip(params, lr, beta1, beta2, eps, weight_decay):
+    """timm's max_grad_norm=1.0 default alone (always_adapt=True)."""
+    return WildLamb(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, max_grad_norm=1.0)
+
+
+def make_lamb_skip_ratio_wd0(params, lr, beta1, beta2, eps, weight_decay):
+    """timm's always_adapt=False default alone: no trust ratio where weight_decay = 0."""
+    return WildLamb(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, always_adapt=False)
+
+
+def make_lamb_norm_capped(params, lr, beta1, beta2, eps, weight_decay):
+    """pytorch-lamb: ||w|| clamped to 10 in the trust ratio, no bias correction."""
+    return WildLamb(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, w_cap=10.0,
+                    bias_correction=False)
+
+
+class DecoupledAdamWLrRatio(torch.optim.Optimizer):
+    """AdamW whose decay follows the lr *schedule*, not the lr: decay_factor = lr_t / initial_lr,
+    w <- w*(1 - decay_factor*wd), then the Adam step (mosaicml/composer composer/optim/
+    decoupled_weight_decay.py DecoupledAdamW.adamw; initial_lr = the lr at construction)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-5):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        for group in self.param_groups:
+            group["initial_lr"] = group["lr"]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            factor = lr / group["initial_lr"] if group["initial_lr"] else 1.0
+            for p in group["params"]:
+                st = self.state[p]
+                if not st:
+                    st.update(step=0, m=torch.zeros_like(p), v=torch.zeros_like(p))
+                st["step"] += 1
+                p.mul_(1 - factor * wd)
+                st["m"].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                st["v"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                denom = (st["v"].sqrt() / math.sqrt(1 - beta2 ** st["step"])).add_(eps)
+                p.addcdiv_(st["m"], denom, value=-lr / (1 - beta1 ** st["step"]))
+
+
+def make_decoupled_adamw(params, lr, beta1, beta2, eps, weight_decay):
+    return DecoupledAdamWLrRatio(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
+
+
+class WildLion(torch.optim.Optimizer):
+    """Lion (Chen et al. 2023) as lucidrains/lion-pytorch lion_pytorch.py writes it: p *= 1 - lr*wd;
+    p -= lr*sign(lerp(m, g, 1-beta1)); m <- lerp(m, g, 1-beta2). With `lr_ratio` the decay is
+    wd*lr_t/initial_lr instead (mosaicml/llm-foundry llmfoundry/optim/lion.py DecoupledLionW.lionw)."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, lr_ratio=False):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+        self.lr_ratio = lr_ratio
+        for group in self.param_groups:
+            group["initial_lr"] = group["lr"]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+            shrink = (lr / group["initial_lr"] if group["initial_lr"] else 1.0) if self.lr_ratio else lr
+            for p in group["params"]:
+                st = self.state[p]
+                if not st:
+                    st["exp_avg"] = torch.zeros_like(p)
+                p.mul_(1 - shrink * wd)
+                update = st["exp_avg"].lerp(p.grad, 1 - beta1).sign_()
+                p.add_(update, alpha=-lr)
+                st["exp_avg"].lerp_(p.grad, 1 - beta2)
+
+
+def make_lion(params, lr, beta1, beta2, weight_decay):
+    return WildLion(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+
+def make_decoupled_lion(params, lr, beta1, beta2, weight_decay):
+    return WildLion(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay, lr_ratio=True)
+
+
+class PlainSGD(torch.optim.Optimizer):
+    """SGD without momentum and without decay: w <- w - lr*g."""
+
+    def __init__(self, params, lr=1e-3):
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.add_(p.grad, alpha=-group["lr"])
+
+
+def make_plain_sgd(params, lr):
+    return PlainSGD(params, lr=lr)
+
+
+class Float32InternalAdamW(TemplateAdamW):
+    """Computes every step in float32 whatever the parameter dtype (a float32 master copy, as fused
+    kernels and 8-bit optimizers do), then writes back: wrong only in float64."""
+    @torch.no_grad()
+    def step(self, closure=None):
+        saved = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                saved[p] = p.data
+                p.data = p.data.to(torch.float32)
+                p.grad = p.grad.to(torch.float32)
+                st = self.state[p]
+                for key in ("exp_avg", "exp_avg_sq"):
+                    if key in st:
+                        st[key] = st[key].to(torch.float32)
+        try:
+            return super().step(closure)
+        finally:
+            for p, data in saved.items():
+                p.data = p.data.to(data.dtype)
+                p.grad = p.grad.to(data.dtype)
+
+
+class NoOp(TemplateAdamW):
+    """step() does nothing (a wrapper that forgot to call the inner optimizer)."""
+    @torch.no_grad()
+    def step(self, closure=None):
+        return None
+
+
+class DecayOfScalar(TemplateAdamW):
+    """`p.add_(-lr*wd)` where `p.add_(p, alpha=-lr*wd)` was meant: every element loses lr*wd."""
+    def decay_before(self, p, group):
+        p.add_(-group["lr"] * group["weight_decay"])
+
+
+make_float32_internal = _factory(Float32InternalAdamW, "make_float32_internal")
+make_noop = _factory(NoOp, "make_noop")
+make_decay_of_scalar = _factory(DecayOfScalar, "make_decay_of_scalar")
+
+
+# ---------------------------------------------------------------------------------------------------
 # The table the tests run
 # ---------------------------------------------------------------------------------------------------
 
@@ -808,6 +1010,7 @@ class Mutant:
     dtype: str = "float32"                     # where a wrong one is checked (a precision bug: float64)
     note: str = ""
     hp: dict = field(default_factory=dict)     # check(..., **hp) overrides
+    hint: str = ""                             # must appear in the report's diagnosis lines
 
     @property
     def correct(self) -> bool:
@@ -859,8 +1062,10 @@ MUTANTS: list[Mutant] = [
     Mutant("sgd_lr_inside_momentum", make_sgd_lr_inside, "sgd_momentum",
            _knobs(momentum_form="lr_inside", preset="sgd_momentum_inside")),
     # wrong: outside the spec's axes
-    Mutant("decay_times_initial_lr", make_decay_times_initial_lr, "adamw", NO_FIT),
-    Mutant("decay_times_lr_ratio", make_decay_times_lr_ratio, "adamw", NO_FIT,
+    Mutant("decay_times_initial_lr", make_decay_times_initial_lr, "adamw", NO_FIT,
+           hint="only where the lr changes during the probe"),
+    Mutant("decay_times_lr_ratio", make_decay_times_lr_ratio, "adamw",
+           _knobs(weight_decay="decoupled_lr_ratio", decay_scaling="lr_ratio", preset="adamw_lr_ratio"),
            note="shrink wd*lr_t/lr_0: the paper's eta_t read off the lr schedule"),
     Mutant("decay_twice", make_decay_twice, "adamw", NO_FIT),
     Mutant("decay_wrong_sign", make_decay_wrong_sign, "adamw", NO_FIT, note="chainer#261"),
@@ -883,7 +1088,35 @@ MUTANTS: list[Mutant] = [
     Mutant("moments_swapped", make_moments_swapped, "adamw", NO_FIT),
     Mutant("moments_init_from_grad", make_moments_init_from_grad, "adamw", NO_FIT),
     Mutant("float16_state", make_float16_state, "adamw", NO_FIT),
-    Mutant("lr_schedule_ignored", make_lr_schedule_ignored, "adamw", NO_FIT),
+    Mutant("lr_schedule_ignored", make_lr_schedule_ignored, "adamw", NO_FIT,
+           hint="only where the lr changes during the probe"),
+    # wild variants (issue 16): correct ones ...
+    Mutant("timm_lamb", make_timm_lamb, "lamb", CORRECT, note="timm Lamb(always_adapt=True, max_grad_norm=None)"),
+    Mutant("decoupled_adamw", make_decoupled_adamw, "adamw_lr_ratio", CORRECT, note="composer DecoupledAdamW"),
+    Mutant("lion", make_lion, "lion", CORRECT, note="lion-pytorch"),
+    Mutant("decoupled_lion", make_decoupled_lion, "lion[decay_scaling=lr_ratio]", CORRECT,
+           note="llm-foundry DecoupledLionW"),
+    Mutant("class_as_factory", PlainAdamW, "adamw", CORRECT, note="the class itself, betas=(beta1, beta2)"),
+    # ... and wrong ones, each with the diagnosis the wild source implies
+    Mutant("lamb_norm_capped", make_lamb_norm_capped, "lamb_uncorrected", NO_FIT,
+           note="pytorch-lamb clamp(0, 10)", hint="with --hp trust_upper_bound=10 it conforms"),
+    Mutant("lamb_skip_ratio_wd0", make_lamb_skip_ratio_wd0, "lamb", NO_FIT, note="timm always_adapt=False",
+           hint="only probes with weight_decay=0.0 diverge"),
+    Mutant("lamb_default_clip", make_lamb_default_clip, "lamb", NO_FIT, note="timm max_grad_norm=1.0",
+           hint="with --hp clip_global_norm=1 it conforms"),
+    Mutant("timm_lamb_defaults", make_timm_lamb_defaults, "lamb", NO_FIT, note="timm Lamb() defaults",
+           hint="looks like gradient clipping"),
+    Mutant("decoupled_adamw_as_adamw", make_decoupled_adamw, "adamw",
+           _knobs(weight_decay="decoupled_lr_ratio", decay_scaling="lr_ratio", preset="adamw_lr_ratio"),
+           note="composer DecoupledAdamW sold as AdamW"),
+    Mutant("decoupled_lion_as_lion", make_decoupled_lion, "lion",
+           _knobs(weight_decay="decoupled_lr_ratio", decay_scaling="lr_ratio"), note="llm-foundry DecoupledLionW"),
+    Mutant("plain_sgd_as_momentum", make_plain_sgd, "sgd_momentum", _knobs(momentum_form="none"),
+           note="factory(params, lr): no momentum"),
+    Mutant("float32_internal", make_float32_internal, "adamw", NO_FIT, dtype="float64",
+           hint="errors at float32 rounding level"),
+    Mutant("noop", make_noop, "adamw", NO_FIT, hint="the weights never change"),
+    Mutant("decay_of_scalar", make_decay_of_scalar, "adamw", NO_FIT, note="p.add_(-lr*wd)"),
 ]
 
 BY_NAME = {m.name: m for m in MUTANTS}

@@ -26,7 +26,9 @@ if str(HERE) not in sys.path:
 import mutants  # noqa: E402
 from mutants import CORRECT, MUTANTS, NO_FIT  # noqa: E402
 
+from optconform import plan  # noqa: E402
 from optconform.checking import check  # noqa: E402
+from optconform.reference import get_rule  # noqa: E402
 from optconform.cli import main  # noqa: E402
 from optconform.testing import assert_conforms  # noqa: E402
 
@@ -89,6 +91,13 @@ def test_wrong_optimizer_is_rejected_with_the_right_diagnosis(name):
     assert not problems, f"{name}: wrong diagnosis: {problems}\n{report}"
     if isinstance(m.expect, dict):          # a knob vector: the report says which knob differs from the rule
         assert report.differences, str(report)
+    else:                                   # no fit: no knob fact is asserted, the JSON has no preset
+        assert not any(d.split(":")[0] in ("decay", "decay_scaling", "eps_placement", "trust_ratio")
+                       for d in report.differences), str(report)
+        fp = report.to_json()["fingerprint"]
+        assert fp["preset"] is None and fp["knobs"] == {} and fp["nearest_knobs"]
+    if m.hint:
+        assert m.hint in "\n".join(report.diagnosis), f"{name}: diagnosis lacks {m.hint!r}:\n{report}"
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -97,8 +106,12 @@ def test_correct_optimizer_conforms(name, dtype):
     m = mutants.BY_NAME[name]
     report = _report(name, dtype)
     assert report, f"false alarm on a correct {m.rule!r}:\n{report}"
-    assert report.fingerprint.fits and report.fingerprint.preset == m.rule, report.fingerprint.describe()
-    assert not report.differences
+    fp = report.fingerprint
+    if "[" in m.rule:                       # a derived rule: no preset, its knob vector
+        assert fp.fits and fp.knobs == get_rule(m.rule).relevant_knobs(), fp.describe()
+    else:
+        assert fp.fits and fp.preset == m.rule, fp.describe()
+    assert not report.differences and not report.unseen
 
 
 def test_mutation_score():
@@ -237,11 +250,11 @@ def test_cli_check_nonconforming_exit_1_json_and_repro(tmp_path, monkeypatch, ca
     assert actual != pytest.approx(expected, rel=1e-6)
 
 
-def test_cli_check_default_repro_path(tmp_path, monkeypatch, capsys):
+def test_cli_check_writes_no_repro_unless_asked(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["check", "--factory", "mutants:make_eps_hat"]) == 1
-    assert (tmp_path / "optconform_repro.py").exists()
-    assert "repro script: optconform_repro.py" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    assert "repro script" not in capsys.readouterr().out
 
 
 def test_cli_fingerprint_json_knobs(tmp_path, monkeypatch, capsys):
@@ -259,12 +272,45 @@ def test_cli_fingerprint_json_knobs(tmp_path, monkeypatch, capsys):
     assert doc["fits"] is True and doc["preset"] == "transformers_adamw" and doc["dtype"] == "float64"
 
 
-def test_cli_fingerprint_unscaled_decay(tmp_path, monkeypatch):
+def test_cli_fingerprint_unscaled_decay(tmp_path, monkeypatch, capsys):
+    """The table and the summary name the same decay scaling (issue 16: "decoupled_unscaled" beside
+    "decay_scaling schedule"); knobs the probes cannot tell apart are marked as such."""
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "fp.json"
-    assert main(["fingerprint", "--factory", "mutants:make_decay_not_times_lr", "--json", str(out)]) == 0
-    knobs = json.loads(out.read_text())["knobs"]
+    assert main(["fingerprint", "--factory", "mutants:make_decay_not_times_lr", "--rule", "adamw",
+                 "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    knobs = doc["knobs"]
     assert knobs["weight_decay"] == "decoupled_unscaled" and knobs["decay_scaling"] == "unscaled"
+    text = capsys.readouterr().out
+    table = {line.split()[0]: line.split()[1] for line in text.splitlines()[1:] if line.startswith("  ") and
+             len(line.split()) >= 2 and not line.strip().startswith(("decay=", "no "))}
+    assert table["weight_decay"] == "decoupled_unscaled" and table["decay_scaling"] == "unscaled"
+    assert "decay_scaling=unscaled" in text
+    assert all(k in knobs for k in doc["not_told_apart"])
+
+
+def test_cli_fingerprint_no_fit_exit_3_preset_null(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "fp.json"
+    assert main(["fingerprint", "--factory", "mutants:make_decay_twice", "--rule", "adamw", "--json", str(out)]) == 3
+    doc = json.loads(out.read_text())
+    assert doc["fits"] is False and doc["preset"] is None and doc["knobs"] == {} and doc["nearest_knobs"]
+    text = capsys.readouterr().out
+    assert "no fit" in text and "not a finding" in text
+
+
+def test_cli_fingerprint_without_rule_tries_every_family(tmp_path, monkeypatch, capsys):
+    """A Lion optimizer fingerprinted without --rule: every family's probes are tried and Lion's win
+    (issue 16: Adam probes and a LAMB preset before)."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "fp.json"
+    assert main(["fingerprint", "--factory", "mutants:make_lion", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["probes_of"] == "lion" and doc["preset"] == "lion" and doc["family"] == "lion"
+    text = capsys.readouterr().out
+    assert "families tried" in text and "adam (adamw): no fit" in text and "lion (lion): fits" in text
+    assert "sgd (sgd_momentum): skipped" in text      # the factory requires beta1: not an SGD factory
 
 
 def test_cli_hp_override(tmp_path, monkeypatch):
@@ -291,3 +337,48 @@ def test_cli_usage_errors_exit_2(argv, message, tmp_path, monkeypatch, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+# --- issue 16: classes as factories, signature errors, knobs the probes cannot see -----------------------
+
+def test_class_as_factory_runs_every_probe():
+    """A class is a factory as it is: torch.optim.AdamW receives betas=(beta1, beta2) and runs every probe
+    a canonical factory runs, the beta sensitivity variants included (issue 16: 4 probes dropped)."""
+    import torch
+    report = check(torch.optim.AdamW, "adamw", "torch")
+    assert report, str(report)
+    assert report.scenarios == _report("plain_adamw", "float32").scenarios
+    assert any(g.endswith("[beta1=0.8]") for g in report.scenarios)
+
+
+@pytest.mark.parametrize("framework_style", ["torch"])
+def test_non_canonical_required_argument_is_a_usage_error(tmp_path, monkeypatch, capsys, framework_style):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "odd_factory.py").write_text(
+        "import torch\n"
+        "def make(params, lr, momentum_coefficient, weight_decay):\n"
+        "    return torch.optim.SGD(params, lr=lr, momentum=momentum_coefficient, weight_decay=weight_decay)\n")
+    assert main(["check", "--factory", "odd_factory:make", "--rule", "sgd_momentum"]) == 2
+    err = capsys.readouterr().err
+    assert "required argument 'momentum_coefficient' is not a canonical hyper-parameter" in err
+    assert "canonical names: clip_global_norm, clip_norm, clip_value, dampening, lr, momentum, nesterov" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_refuses_to_pass_when_the_probes_cannot_see_a_knob(monkeypatch):
+    """With only the probes a minimal factory could run before issue 16 (tiny_grad for sgd_momentum), a
+    correct momentum SGD cannot be told from lr-inside momentum: UNDECIDED, exit-1 truthiness."""
+    only = tuple(g for g in plan.all_goldens() if g.name == "sgd_momentum__tiny_grad")
+    monkeypatch.setattr(plan, "all_goldens", lambda: only)
+    report = check(mutants.make_sgd_momentum, "sgd_momentum", "torch")
+    assert not report and not report.failed
+    assert report.verdict == "UNDECIDED" and "momentum_form=lr_inside" in report.unseen
+    line = next(line for line in str(report).splitlines() if "the probes that ran cannot see" in line)
+    assert "momentum_form=lr_inside" in line
+    assert report.to_json()["verdict"] == "UNDECIDED"
+
+
+def test_plain_sgd_claimed_as_momentum_is_caught_by_the_default_probe():
+    report = _report("plain_sgd_as_momentum", "float32")
+    assert "sgd_momentum__large_grad" in report.failed
+    assert report.fingerprint.knobs["momentum_form"] == "none"

@@ -541,6 +541,34 @@ def exp_lion():
     return out
 
 
+def exp_adamw_lr_ratio():
+    # composer decoupled_weight_decay.py DecoupledAdamW.adamw: decay_factor = lr_t/initial_lr (initial_lr =
+    # the lr the optimizer was built with, lr_1 here); w <- w*(1 - decay_factor*wd), then Adam on raw g
+    out, w, m, v = [], list(W0), [0.0, 0.0], [0.0, 0.0]
+    for t, (g, lr) in enumerate(zip(GRADS, LR_SEQ), start=1):
+        w = [wi * (1 - lr / LR_SEQ[0] * WD) for wi in w]
+        m, v = _moments(m, v, g)
+        bc1, bc2 = 1 - B1 ** t, 1 - B2 ** t
+        w = [wi - lr * (mi / bc1) / (math.sqrt(vi / bc2) + EPS) for wi, mi, vi in zip(w, m, v)]
+        out.append(w)
+    # step 1: the ratio is 1, so the shrink is wd (not lr*wd): w1 = [0.9 - 0.1*0.5/0.501, -1.8 + 0.1*1/1.001]
+    assert out[0] == pytest.approx([0.9 - 0.1 * 0.5 / 0.501, -1.8 + 0.1 * 1.0 / 1.001])
+    return out
+
+
+def exp_lion_lr_ratio():
+    # llm-foundry lion.py DecoupledLionW.lionw: p *= 1 - (lr/initial_lr)*wd; p -= lr*sign(lerp(m, g, 1-b1))
+    out, w, m = [], list(W0), [0.0, 0.0]
+    for g, lr in zip(GRADS, LR_SEQ):
+        c = [sign(B1 * mi + (1 - B1) * gi) for mi, gi in zip(m, g)]
+        w = [wi * (1 - lr / LR_SEQ[0] * WD) - lr * ci for wi, ci in zip(w, c)]
+        m = [B2 * mi + (1 - B2) * gi for mi, gi in zip(m, g)]
+        out.append(w)
+    # step 1: w1 = [1*0.9 - 0.1, -2*0.9 + 0.1] = [0.8, -1.7]
+    assert out[0] == pytest.approx([0.8, -1.7])
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # case table: (id, rule expression, hyper-parameters, gradients, expected-trajectory function)
 # --------------------------------------------------------------------------------------------------
@@ -602,6 +630,9 @@ CASES = [
     ("adamax", "adamax", dict(lr=LR, weight_decay=WD, **ADAM_HP), GRADS, exp_adamax),
     ("adamax_eps_outside", "adamax_eps_outside", dict(lr=LR, **ADAM_HP), GRADS, exp_adamax_eps_outside),
     ("lion", "lion", dict(lr=LR_SEQ, weight_decay=WD, beta1=B1, beta2=B2), GRADS, exp_lion),
+    ("adamw_lr_ratio", "adamw_lr_ratio", dict(lr=LR_SEQ, weight_decay=WD, **ADAM_HP), GRADS, exp_adamw_lr_ratio),
+    ("lion[decay_scaling=lr_ratio]", "lion[decay_scaling=lr_ratio]", dict(lr=LR_SEQ, weight_decay=WD, beta1=B1, beta2=B2),
+     GRADS, exp_lion_lr_ratio),
 ]
 
 
