@@ -20,8 +20,10 @@ from ..fsio import atomic_write
 from ..report import MARK
 
 SCHEMA = "optconform-history"
-#: Row fields a history keeps beyond a baseline's (what cells and diffs read; no per-element detail).
-DROPPED = ("worst_at", "candidate_units", "first_divergence", "worst_ulps", "device_name", "name", "native")
+#: Row fields a history drops beyond a baseline's (it keeps what cells and diffs read: verdict, matched
+#: rule, decay kind, fingerprint, deviation, worst error, failing goldens).
+DROPPED = ("worst_at", "candidate_units", "first_divergence", "worst_ulps", "device_name", "name", "native",
+           "semantics", "precision")
 
 
 def _slim(doc: dict[str, Any]) -> dict[str, Any]:
