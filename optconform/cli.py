@@ -301,18 +301,21 @@ def _cmd_history(args) -> int:
 
     from optconform.history import environments, tables
     if args.from_json:
-        (history,) = [_read_history(args.from_json)]
+        history = _read_history(args.from_json)
     else:
         releases = environments.select(args.framework, _split(args.releases))
         environments.source_root()
         out = Path(args.out)
+        earlier = _read_history(str(out / f"{args.framework}.json")) if args.update else None
         out.mkdir(parents=True, exist_ok=True)
+        commit = environments.source_commit()
         records = []
         for i, release in enumerate(releases, 1):
             print(f"[{i}/{len(releases)}] {release.framework} {release.label}", file=sys.stderr, flush=True)
-            records.append(environments.run(release, Path(args.env_dir).expanduser(), out, args.keep_envs,
-                                            lambda msg: print(msg, file=sys.stderr, flush=True)))
-        history = tables.document(args.framework, records, environments.source_commit())
+            record = environments.run(release, Path(args.env_dir).expanduser(), out, args.keep_envs,
+                                      lambda msg: print(msg, file=sys.stderr, flush=True))
+            records.append({**record, "commit": commit})
+        history = tables.document(args.framework, tables.updated(earlier, records), commit)
     paths = tables.write(history, args.out)
     print(f"wrote {' and '.join(paths)}")
     failed = [r["release"] for r in history["releases"] if r["doc"] is None]
@@ -647,6 +650,8 @@ def _add_parsers(sub) -> None:
     p.add_argument("--keep-envs", action="store_true", help="keep each environment after its run (reused "
                    "while its requirements are unchanged)")
     p.add_argument("--from-json", help="no runs: regenerate the markdown from a history JSON written before")
+    p.add_argument("--update", action="store_true", help="rerun only --releases and keep the other releases' "
+                   "recorded runs from <out>/<framework>.json (each run records its own optconform commit)")
     p.set_defaults(func=_cmd_history)
     p = add("bench", "time native optimizer steps against the same-run memory roofline")
     p.add_argument("--framework", help="comma-separated frameworks with a benchmark stepper (default: every installed one)")

@@ -82,3 +82,12 @@ def test_usage_errors_before_any_work(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "envs").exists()
+
+
+def test_update_replaces_only_the_rerun_releases(history):
+    rerun = {**history["releases"][2], "doc": history["releases"][1]["doc"], "error": "", "commit": "new"}
+    merged = tables.updated({**history, "optconform_commit": "old"}, [rerun])
+    assert [r["release"] for r in merged] == ["2.0.1", "2.13.0", "2.14.1"]
+    assert [r["commit"] for r in merged] == ["old", "old", "new"]
+    assert merged[2]["doc"] is not None and merged[:2] == [
+        {**r, "commit": "old"} for r in history["releases"][:2]]
