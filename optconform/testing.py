@@ -47,3 +47,27 @@ def require(framework: str, *modules: str):
     load = importlib.import_module if framework in required_frameworks() else pytest.importorskip
     loaded = [load(m) for m in modules]
     return loaded[0]
+
+
+def keras_lane_adapter():
+    """The Keras adapter of this test process (a process holds one Keras backend): the backend
+    required here (a failing import fails, never skips), else the first selected one (tensorflow,
+    then keras-jax) that loads; skips the calling test module when none does."""
+    import pytest
+
+    from optconform.adapters import keras_adapter
+    from optconform.adapters.base import AdapterUnavailable
+    backends = (("tensorflow", keras_adapter.TF_ADAPTER), ("keras-jax", keras_adapter.JAX_ADAPTER))
+    for name, adapter in reversed(backends):
+        if name in required_frameworks():
+            adapter.load()
+            return adapter
+    selected = selected_frameworks()
+    for name, adapter in backends:
+        if not selected or name in selected:
+            try:
+                adapter.load()
+                return adapter
+            except AdapterUnavailable:
+                continue
+    pytest.skip("no Keras backend (tensorflow or keras-jax) is installed here", allow_module_level=True)

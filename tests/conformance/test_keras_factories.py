@@ -5,31 +5,11 @@ the canonical ones; the lr is a LearningRateSchedule returning each probe's lr (
 it: the reference is run on the float32-rounded lr, and on TF on the float32-rounded weight_decay)."""
 from __future__ import annotations
 
-import pytest
 
 from optconform.checking import check
-from optconform.testing import required_frameworks, selected_frameworks
+from optconform.testing import keras_lane_adapter
 
-from optconform.adapters import keras_adapter  # noqa: E402  (imports no framework)
-from optconform.adapters.base import AdapterUnavailable  # noqa: E402
-
-
-def _pick():
-    for name, adapter in (("keras-jax", keras_adapter.JAX_ADAPTER), ("tensorflow", keras_adapter.TF_ADAPTER)):
-        if name in required_frameworks():
-            adapter.load()
-            return adapter
-    for name in [n for n in ("tensorflow", "keras-jax") if not selected_frameworks() or n in selected_frameworks()]:
-        adapter = keras_adapter.TF_ADAPTER if name == "tensorflow" else keras_adapter.JAX_ADAPTER
-        try:
-            adapter.load()
-            return adapter
-        except AdapterUnavailable:
-            continue
-    pytest.skip("no Keras backend (tensorflow or keras-jax) is installed here", allow_module_level=True)
-
-
-ADAPTER = _pick()
+ADAPTER = keras_lane_adapter()
 keras = ADAPTER.load()
 
 

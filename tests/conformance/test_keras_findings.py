@@ -17,35 +17,11 @@ import pytest
 
 from optconform import compare, plan, runner
 from optconform.golden.format import Golden
-from optconform.testing import required_frameworks, selected_frameworks
+from optconform.testing import keras_lane_adapter
 from optconform.reference import get_rule, trajectory
 from optconform.tolerance import error_units, tolerance
 
-_REQUIRE = required_frameworks()
-_FRAMEWORKS = set(selected_frameworks())
-
-from optconform.adapters import keras_adapter  # noqa: E402  (imports no framework)
-from optconform.adapters.base import AdapterUnavailable  # noqa: E402
-
-
-def _pick():
-    """The Keras adapter of this lane: the one required, else the one selected, else whichever loads."""
-    for name, adapter in (("keras-jax", keras_adapter.JAX_ADAPTER), ("tensorflow", keras_adapter.TF_ADAPTER)):
-        if name in _REQUIRE:
-            adapter.load()              # required here: a failing import must fail, never skip
-            return adapter
-    names = [n for n in ("tensorflow", "keras-jax") if not _FRAMEWORKS or n in _FRAMEWORKS]
-    for name in names:
-        adapter = keras_adapter.TF_ADAPTER if name == "tensorflow" else keras_adapter.JAX_ADAPTER
-        try:
-            adapter.load()
-            return adapter
-        except AdapterUnavailable:
-            continue
-    pytest.skip("no Keras backend (tensorflow or keras-jax) is installed here", allow_module_level=True)
-
-
-ADAPTER = _pick()
+ADAPTER = keras_lane_adapter()
 EAGER = "eager"
 COMPILED = ("graph", "xla") if ADAPTER.name == "tensorflow" else ("jit",)
 
