@@ -29,16 +29,9 @@ def _resolve(dotted: str) -> Any:
 
 def keyword_options(dotted: str) -> list[str] | None:
     """Sorted names of the parameters the callable at `dotted` takes by keyword (a class: its
-    constructor's, without ``self``); None when the API cannot be resolved or takes only
-    ``*args, **kwargs``."""
-    try:
-        target = _resolve(dotted)
-        signature = inspect.signature(target)
-    except Exception:  # an unresolvable or signature-less native: recorded as unknown, never fatal
-        return None
-    names = [p.name for p in signature.parameters.values()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
-    return sorted(names) if names else None
+    constructor's); None when the API cannot be resolved or names none (``*args, **kwargs``)."""
+    found = _signature(dotted)
+    return None if isinstance(found, str) or not found[0] else sorted(found[0])
 
 
 @functools.cache
