@@ -47,7 +47,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from optconform.adapters.base import Adapter, Case
+from optconform.adapters.base import Adapter, Case, RunInput
 
 from . import bench_layouts
 from .fsio import atomic_write
@@ -57,7 +57,7 @@ DEFAULT_RULES = ("adamw", "sgd_momentum", "adam", "adagrad", "lamb")
 DEFAULT_SIZES = {"cpu": (1e5, 1e6, 1e7, 1e8), "cuda": (1e5, 1e6, 1e7, 1e8, 1e9)}
 DEFAULT_LAYOUTS = ("flat", "bert-base")
 #: built-in steppers: framework -> "module:attribute" (a Stepper subclass taking the adapter)
-STEPPERS = {"torch": "optconform.bench_torch:TorchStepper", "jax": "optconform.bench_optax:OptaxStepper",
+STEPPERS = {"jax": "optconform.bench_optax:OptaxStepper",
             "tensorflow": "optconform.bench_keras:KerasTFStepper", "mxnet": "optconform.bench_mxnet:MXNetStepper"}
 GROUP = "optconform.steppers"
 #: a sample lasts at least this long (steps shorter than this are repeated inside one sample)
@@ -155,7 +155,28 @@ class Stepper:
 
     def build(self, case: Case, shapes: bench_layouts.Shapes, device: str, dtype: str,
               hp: dict[str, Any], seed: int = 0) -> Built:
-        raise NotImplementedError
+        """The adapter's own driver for `case` (the one the conformance run uses), at random parameters
+        and gradients of `shapes`; `Built.step` is `Driver.step` and nothing else."""
+        inp = bench_input(shapes, hp, seed)
+        with self.adapter.context(device, dtype):
+            driver = self.adapter.driver(case, inp, device, dtype)
+            grads = driver.native_grads(bench_grads(shapes, seed))
+        lr = inp.lr[0]
+
+        def step() -> None:
+            driver.step(grads, lr, 1.0)
+
+        reset, memory = self.memory_probe(device)
+        return Built(step=step, sync=self.sync(device, driver), n_params=sum(math.prod(s) for s in shapes),
+                     n_tensors=len(shapes), native=driver, reset_memory=reset, memory=memory)
+
+    def sync(self, device: str, driver) -> Callable[[], None]:
+        """Wait until the driver's last step has finished on `device`."""
+        return lambda: None
+
+    def memory_probe(self, device: str):
+        """(reset, read) of the framework's peak-memory statistics on `device`, or (None, None)."""
+        return None, None
 
     def stream(self, n: int, arrays: int, written: int, device: str, dtype: str) -> Built:
         """The limit kernel: `arrays` arrays of n elements, one in-place single-pass update per written array."""
@@ -176,11 +197,24 @@ class Stepper:
         return {}
 
 
+def stepper_frameworks() -> list[str]:
+    """Every known framework that has a benchmark stepper (its framework is not imported)."""
+    from optconform import registry
+    names = []
+    for name in registry.adapter_names():
+        try:
+            get_stepper(name, registry.load_adapter(name))
+        except (LookupError, ImportError, TypeError):
+            continue
+        names.append(name)
+    return names
+
+
 def get_stepper(framework: str, adapter: Adapter) -> Stepper:
     """The stepper for `framework`: adapter.bench_stepper, a built-in, or an entry point."""
-    own = getattr(adapter, "bench_stepper", None)
+    own = adapter.stepper()
     if own is not None:
-        return own(adapter) if isinstance(own, type) else own
+        return own
     targets = dict(STEPPERS)
     try:
         targets.update({ep.name: ep.value for ep in metadata.entry_points(group=GROUP) if ep.name not in STEPPERS})
@@ -192,6 +226,21 @@ def get_stepper(framework: str, adapter: Adapter) -> Stepper:
     module, _, attr = targets[framework].partition(":")
     cls = getattr(importlib.import_module(module), attr)
     return cls(adapter)
+
+
+def bench_input(shapes: bench_layouts.Shapes, hp: dict[str, Any], seed: int = 0) -> RunInput:
+    """Random float32 parameters of `shapes` (names p0, p1, ...), constant lr hp["lr"], no eta."""
+    rng = np.random.default_rng(seed)
+    names = tuple(f"p{i}" for i in range(len(shapes)))
+    params = {n: rng.standard_normal(shape, dtype=np.float32) for n, shape in zip(names, shapes)}
+    return RunInput(tensors=names, params0=params, grads=(), lr=(float(hp["lr"]),), eta=(1.0,),
+                    hp={k: v for k, v in hp.items() if k != "lr"})
+
+
+def bench_grads(shapes: bench_layouts.Shapes, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random float32 gradients of `shapes`, 1e-3 times a standard normal."""
+    rng = np.random.default_rng(seed + 1)
+    return {f"p{i}": rng.standard_normal(shape, dtype=np.float32) * np.float32(1e-3) for i, shape in enumerate(shapes)}
 
 
 def bench_hp(case: Case) -> dict[str, Any]:

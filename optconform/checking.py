@@ -19,11 +19,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from optconform.reference.precision import ScalarPrecision
 from optconform import registry
 from optconform.adapters.base import NEUTRAL_HP, Case
 from optconform.golden.format import Golden
 from optconform.reference import get_rule
-from optconform.tolerance import TINY
+from optconform.reference.tolerance import TINY
 
 from . import compare, plan, validate
 from . import diagnose as _diagnose
@@ -135,7 +136,7 @@ def accepted_hp(factory: Callable, style: str, rule_hp) -> set[str]:
 
 
 def factory_case(factory: Callable, rule: str, framework: str, style: str, dtype: str,
-                 hp_dtype: str | None = None) -> Case:
+                 precision: ScalarPrecision | None = None) -> Case:
     """A Case for a user's factory: hp_map from factory_hp_map; the rule's defaults fixed for the names
     it does not take (goldens that need another value for them cannot run)."""
     rule_obj = get_rule(rule)
@@ -145,7 +146,7 @@ def factory_case(factory: Callable, rule: str, framework: str, style: str, dtype
     name = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}"
     return Case(framework=framework, name=name, native=name, rule=rule, variant="factory",
                 hp_map=dict(sorted(hp_map.items())), fixed_hp=fixed, dtypes=(dtype,), factory=factory,
-                hp_dtype=hp_dtype)
+                precision=precision)
 
 
 def _prepare(factory: Callable, rule: str, framework: str, dtype: str, device: str, repro, hp):
@@ -164,9 +165,9 @@ def _prepare(factory: Callable, rule: str, framework: str, dtype: str, device: s
         raise ValueError(f"device {device!r} is not available to {framework} here (available: "
                          f"{', '.join(adapter.devices())})")
     validate.factory_signature(factory, adapter.factory_style, rule_obj, FACTORY_ALIASES.get(adapter.factory_style))
-    precision = getattr(adapter, "factory_hp_dtype", None)      # e.g. Keras: "float32:lr;powers=param"
+    precision = adapter.factory_precision      # e.g. Keras: lr rounded to float32, powers=param
     case = factory_case(factory, rule, framework, adapter.factory_style, dtype,
-                        plan.resolve_precision(precision, dtype) if precision else None)
+                        precision.resolved(dtype) if precision is not None else None)
     return rule_obj, hp, adapter, case
 
 
@@ -202,11 +203,11 @@ def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, d
     if not report.scenarios:
         report.error = report.error or "the factory can express none of the rule's probe scenarios"
     if report.conforms:
-        report.unseen = _diagnose.unseen_knobs(rule_obj.name, [o.golden for o in outcomes], dtype, hp, case.hp_dtype)
+        report.unseen = _diagnose.unseen_knobs(rule_obj.name, [o.golden for o in outcomes], dtype, hp, case.precision)
         report.conforms = not report.unseen
     runs = [(o.golden, o.native) for o in outcomes + variant_outcomes]
     if runs:
-        report.fingerprint = fingerprint(runs, plan.base_rule(rule), dtype, case.hp_dtype, overrides=hp)
+        report.fingerprint = fingerprint(runs, plan.base_rule(rule), dtype, case.precision, overrides=hp)
     if report.failed and runs:
         _explain(report, outcomes + variant_outcomes, runs, variants, rule_obj.name, hp, dtype, case, diagnose)
     if report.failed and repro is not None and report.first is not None and framework == "torch":
@@ -234,8 +235,8 @@ def _run_one(report: CheckReport, adapter, case: Case, golden: Golden, hp, devic
         report.failed.append(golden.name)
         return None
     knobs = get_rule(case.rule).knobs
-    exp = compare.expected(case.rule, golden, case.hp_dtype, overrides=hp)
-    cond = compare.conditioning(case.rule, golden, case.hp_dtype, hp)       # scalar precision (spec/tolerance.md)
+    exp = compare.expected(case.rule, golden, case.precision, overrides=hp)
+    cond = compare.conditioning(case.rule, golden, case.precision, hp)       # scalar precision (spec/tolerance.md)
     div = compare.compare(native, exp, golden, dtype, knobs, cond)
     if report.worst is None or div.units > report.worst.units:
         report.worst = div
@@ -257,14 +258,14 @@ def _explain(report: CheckReport, outcomes, runs, variants, rule_name: str, hp, 
     if fp.fits:
         report.differences = explain_difference(fp.knobs, rule_name)
     report.differences += _nonfinite(outcomes) + _ignored_hp(runs, variants, rule_name, hp, dtype,
-                                                             get_rule(rule_name).knobs, case.hp_dtype)
+                                                             get_rule(rule_name).knobs, case.precision)
     if not diagnose:
         return
     report.diagnosis = _diagnose.patterns(outcomes, rule_name, dtype)
-    report.diagnosis += _diagnose.verified_hints(runs, rule_name, dtype, hp, case.hp_dtype)
+    report.diagnosis += _diagnose.verified_hints(runs, rule_name, dtype, hp, case.precision)
     bad = [(o.golden, o.native) for o in outcomes if o.first_step is not None]
     if not fp.fits and len(bad) < len(outcomes):
-        sub = fingerprint(bad, plan.base_rule(rule_name), dtype, case.hp_dtype, overrides=hp)
+        sub = fingerprint(bad, plan.base_rule(rule_name), dtype, case.precision, overrides=hp)
         if sub.fits:
             report.diagnosis.append(f"on the {len(bad)} diverging probe(s) alone it fits {sub.describe()}; "
                                     f"the conforming ones follow {rule_name!r}: it switches behaviour between them")
@@ -324,7 +325,7 @@ def sensitivity_goldens(case: Case, ran: list[Golden], overrides: Mapping[str, A
 
 
 def _ignored_hp(runs, variants: list[Golden], rule_name: str, overrides, dtype: str, knobs,
-                hp_dtype: str | None = None) -> list[str]:
+                precision: ScalarPrecision | None = None) -> list[str]:
     """A line per perturbed hyper-parameter whose variant follows the *unperturbed* reference: the
     optimizer accepts it and ignores it."""
     by_name = {g.name: native for g, native in runs}
@@ -338,9 +339,9 @@ def _ignored_hp(runs, variants: list[Golden], rule_name: str, overrides, dtype: 
         if original is None:
             continue
         native = by_name[golden.name]
-        if compare.worst_units(rule_name, [(golden, native)], dtype, hp_dtype, overrides) <= 1.0:
+        if compare.worst_units(rule_name, [(golden, native)], dtype, precision, overrides) <= 1.0:
             continue
-        if compare.worst_units(rule_name, [(original, native)], dtype, hp_dtype, overrides) <= 1.0:
+        if compare.worst_units(rule_name, [(original, native)], dtype, precision, overrides) <= 1.0:
             seen.add(name)
             was = plan.scenario_hp(rule_name, original).get(name)
             lines.append(f"{name}: the optimizer ignores it: with {name}={value} it follows the {name}={was!r} "

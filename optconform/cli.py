@@ -475,7 +475,7 @@ def _cmd_bench(args) -> int:
     from optconform import bench, bench_layouts, registry
     from optconform.adapters.base import AdapterUnavailable
     explicit = _unique(_split(args.framework), "--framework")
-    frameworks = explicit or list(bench.STEPPERS)        # default: every framework with a stepper that imports
+    frameworks = explicit or bench.stepper_frameworks()   # default: every framework with a stepper that imports
     for name in frameworks:
         if name not in registry.adapter_names():
             raise UsageError(f"unknown framework {name!r}; known: {', '.join(registry.adapter_names())}")

@@ -13,9 +13,11 @@ import numpy as np
 
 from optconform.golden.format import Golden
 from optconform.reference import get_rule, rules, trajectory
-from optconform.tolerance import error_units, power_conditioning, tolerance, ulps
+from optconform.reference.tolerance import error_units, power_conditioning, tolerance, ulps
 
-from .plan import resolve_precision, round_hp, scenario_hp, split_precision
+from optconform.reference.precision import Powers, ScalarPrecision
+
+from .plan import scenario_hp
 
 
 @dataclass(frozen=True)
@@ -37,66 +39,65 @@ class Divergence:
 
 
 def reference_hp(rule_name: str, golden: Golden, overrides: Mapping[str, Any] | None = None,
-                 hp_dtype: str | None = None) -> dict[str, Any]:
+                 precision: ScalarPrecision | None = None) -> dict[str, Any]:
     """Everything `trajectory` needs to run `rule_name` on the golden's scenario: the scenario's
     hyper-parameters as the rule takes them (optconform.plan.scenario_hp: names it lacks filled with
     its defaults, as the native case is fed), then `overrides`, then rounding where a framework stores
-    hyper-parameters in `hp_dtype`."""
+    hyper-parameters (`precision`)."""
     rule = get_rule(rule_name)
     hp = {**scenario_hp(rule_name, golden), **{k: v for k, v in (overrides or {}).items() if k in rule.defaults},
           "lr": list(golden.lr), "eta": list(golden.eta)}
-    return round_hp(hp, hp_dtype) if hp_dtype else hp
+    return precision.round_hp(hp) if precision else hp
 
 
-def power_betas(rule_name: str, golden: Golden, hp_dtype: str | None,
+def power_betas(rule_name: str, golden: Golden, precision: ScalarPrecision | None,
                 overrides: Mapping[str, Any] | None = None) -> dict[str, float] | None:
-    """The betas of the bias-correction powers under the `powers=` clause of `hp_dtype` (already
-    resolved for the run's dtype: optconform.plan.resolve_precision): float32-rounded for `float32`,
-    the unrounded hyper-parameters for `exact`; None (the moments' betas) for `float64` or without
-    the clause."""
-    powers = split_precision(hp_dtype)[1]
-    if powers in (None, "float64"):
+    """The betas of the bias-correction powers under `precision.powers` (already resolved for the
+    run's dtype: ScalarPrecision.resolved): float32-rounded for FLOAT32, the unrounded hyper-parameters
+    for EXACT; None (the moments' betas) for FLOAT64 or without powers."""
+    powers = precision.powers if precision else None
+    if powers in (None, Powers.FLOAT64):
         return None
-    if powers == "param":
-        raise ValueError("powers=param must be resolved for the run's dtype (optconform.plan.resolve_precision)")
+    if powers is Powers.PARAM:
+        raise ValueError("powers=param must be resolved for the run's dtype (ScalarPrecision.resolved)")
     raw = reference_hp(rule_name, golden, overrides)
     betas = {k: float(raw[k]) for k in ("beta1", "beta2") if isinstance(raw.get(k), (int, float))}
-    return {k: float(np.float32(v)) for k, v in betas.items()} if powers == "float32" else betas
+    return {k: float(np.float32(v)) for k, v in betas.items()} if powers is Powers.FLOAT32 else betas
 
 
-def conditioning(rule_name: str, golden: Golden, hp_dtype: str | None,
+def conditioning(rule_name: str, golden: Golden, precision: ScalarPrecision | None,
                  overrides: Mapping[str, Any] | None = None) -> np.ndarray | None:
     """Per-step conditioning of the bias-correction scalars when the native run computes them in its
-    parameter dtype (`powers=float32|float64`; optconform.tolerance.power_conditioning), else None."""
-    if split_precision(hp_dtype)[1] not in ("float32", "float64"):
+    parameter dtype (`powers=float32|float64`; optconform.reference.tolerance.power_conditioning), else None."""
+    if precision is None or precision.powers not in (Powers.FLOAT32, Powers.FLOAT64):
         return None
-    hp = reference_hp(rule_name, golden, overrides, hp_dtype)
+    hp = reference_hp(rule_name, golden, overrides, precision)
     scalars = {**{k: hp[k] for k in ("beta1", "beta2", "momentum_decay") if k in hp},
-               **(power_betas(rule_name, golden, hp_dtype, overrides) or {})}
+               **(power_betas(rule_name, golden, precision, overrides) or {})}
     return power_conditioning(get_rule(rule_name).knobs, get_rule(rule_name).family, scalars, golden.steps)
 
 
-#: Reference trajectories per (rule, golden, hp_dtype, overrides), shared by the runner, matching,
+#: Reference trajectories per (rule, golden, precision, overrides), shared by the runner, matching,
 #: fingerprinting and `check`: they do not depend on the optimizer under test.
-_CACHE: dict[tuple[str, str, str | None, str], Mapping[str, np.ndarray] | None] = {}
+_CACHE: dict[tuple[str, str, ScalarPrecision | None, str], Mapping[str, np.ndarray] | None] = {}
 
 
-def expected(rule_name: str, golden: Golden, hp_dtype: str | None = None,
+def expected(rule_name: str, golden: Golden, precision: ScalarPrecision | None = None,
              overrides: Mapping[str, Any] | None = None, dtype: str | None = None) -> Mapping[str, np.ndarray] | None:
     """The expected params trajectory of `rule_name` on `golden` (None if the rule cannot express the
     scenario's hyper-parameters): the stored golden when it is exactly that, else a cached reference run.
-    `dtype` (the native run's) resolves a `powers=param` clause of hp_dtype."""
-    hp_dtype = resolve_precision(hp_dtype, dtype) if dtype else hp_dtype
-    if split_precision(hp_dtype)[1] == "param":     # not "cannot express": a caller's mistake
+    `dtype` (the native run's) resolves `Powers.PARAM`."""
+    precision = precision.resolved(dtype) if precision is not None and dtype else precision
+    if precision and precision.powers is Powers.PARAM:     # not "cannot express": a caller's mistake
         raise ValueError("powers=param must be resolved for the run's dtype (pass dtype=)")
-    if rule_name == golden.rule and hp_dtype is None and not overrides and golden.params:
+    if rule_name == golden.rule and precision is None and not overrides and golden.params:
         return golden.params          # (a sensitivity variant of a golden carries no trajectory)
-    key = (rule_name, golden.name, hp_dtype, repr(sorted((overrides or {}).items())))
+    key = (rule_name, golden.name, precision, repr(sorted((overrides or {}).items())))
     if key not in _CACHE:
         try:
             _CACHE[key] = trajectory(rule_name, dict(golden.params0), list(golden.grads),
-                                     power_betas=power_betas(rule_name, golden, hp_dtype, overrides),
-                                     **reference_hp(rule_name, golden, overrides, hp_dtype)).params
+                                     power_betas=power_betas(rule_name, golden, precision, overrides),
+                                     **reference_hp(rule_name, golden, overrides, precision)).params
         except ValueError:
             _CACHE[key] = None
     return _CACHE[key]
@@ -138,18 +139,18 @@ def first_divergence(native: Mapping[str, np.ndarray], expect: Mapping[str, np.n
     return best
 
 
-def worst_units(rule_name: str, runs, dtype: str, hp_dtype: str | None = None,
+def worst_units(rule_name: str, runs, dtype: str, precision: ScalarPrecision | None = None,
                 overrides: Mapping[str, Any] | None = None) -> float:
     """The worst error of the reference of `rule_name` against native `runs` ((golden, native params)
     pairs), in tolerance units; inf when the rule cannot express one of the scenarios."""
     knobs = get_rule(rule_name).knobs
-    hp_dtype = resolve_precision(hp_dtype, dtype)
+    precision = precision.resolved(dtype) if precision is not None else None
     worst = 0.0
     for golden, native in runs:
-        exp = expected(rule_name, golden, hp_dtype, overrides)
+        exp = expected(rule_name, golden, precision, overrides)
         if exp is None:
             return float("inf")
-        cond = conditioning(rule_name, golden, hp_dtype, overrides)
+        cond = conditioning(rule_name, golden, precision, overrides)
         worst = max(worst, compare(native, exp, golden, dtype, knobs, cond).units)
     return worst
 
@@ -163,9 +164,9 @@ def candidates(claimed: str) -> list[str]:
 
 
 def per_golden(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dtype: str,
-               hp_dtype: str | None = None) -> dict[str, list[float]]:
+               precision: ScalarPrecision | None = None) -> dict[str, list[float]]:
     """Candidate -> its worst error on each run, in `runs` order (inf where it cannot express one)."""
-    return {name: [worst_units(name, [run], dtype, hp_dtype) for run in runs] for name in candidates(claimed)}
+    return {name: [worst_units(name, [run], dtype, precision) for run in runs] for name in candidates(claimed)}
 
 
 def best_of(scores: Mapping[str, float], claimed: str) -> str:
@@ -174,13 +175,13 @@ def best_of(scores: Mapping[str, float], claimed: str) -> str:
 
 
 def match(runs: list[tuple[Golden, Mapping[str, np.ndarray]]], claimed: str, dtype: str,
-          hp_dtype: str | None = None) -> tuple[str, float, dict[str, float]]:
+          precision: ScalarPrecision | None = None) -> tuple[str, float, dict[str, float]]:
     """The rule among `candidates(claimed)` whose reference is closest to the native runs.
 
     Returns (best rule, its worst error in tolerance units, worst error of every candidate). The
     claimed rule wins ties, so a conforming case is reported as matching its claim.
     """
-    scores = {name: max(units, default=0.0) for name, units in per_golden(runs, claimed, dtype, hp_dtype).items()}
+    scores = {name: max(units, default=0.0) for name, units in per_golden(runs, claimed, dtype, precision).items()}
     best = best_of(scores, claimed)
     return best, scores[best], scores
 

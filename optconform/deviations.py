@@ -1,4 +1,4 @@
-"""The known-deviations registry (optconform/known_deviations/*.toml): findings with an upstream link."""
+"""The known-deviations registry (adapters/<framework>/deviations.toml): findings with an upstream link."""
 from __future__ import annotations
 
 import fnmatch
@@ -158,10 +158,25 @@ def parse(text: str, where: str) -> list[Deviation]:
 
 @functools.cache
 def registry() -> tuple[Deviation, ...]:
-    """The installed registry: every optconform/known_deviations/*.toml (one file per framework)."""
-    folder = resources.files("optconform").joinpath("known_deviations")
+    """The installed registry: the ``deviations.toml`` of every adapter package (built-in ones and
+    those of third-party adapters; optconform.adapters.base.Adapter.deviations_toml), each package once."""
+    from optconform import registry as adapters
     entries: list[Deviation] = []
-    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+    seen: set[str] = set()
+    for name in adapters.adapter_names():
+        try:
+            adapter = adapters.load_adapter(name)
+        except Exception:       # a broken plug-in is an error row of its own run, not a lost registry
+            continue
+        package = type(adapter).__module__.rpartition(".")[0]
+        if package in seen:
+            continue
+        seen.add(package)
+        text = adapter.deviations_toml()
+        if text:
+            entries.extend(parse(text, f"{package}/deviations.toml"))
+    folder = resources.files("optconform").joinpath("known_deviations")
+    for item in sorted(folder.iterdir(), key=lambda p: p.name) if folder.is_dir() else ():
         if item.name.endswith(".toml"):
             entries.extend(parse(item.read_text("utf-8"), str(Path("optconform") / "known_deviations" / item.name)))
     return tuple(entries)

@@ -19,9 +19,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from optconform.reference.precision import ScalarPrecision
 from optconform.golden.format import Golden
 from optconform.reference import families, get_rule, same_maths
-from optconform.tolerance import TINY, error_units, tolerance
+from optconform.reference.tolerance import TINY, error_units, tolerance
 
 from . import compare
 
@@ -47,7 +48,7 @@ def _moves(a: Mapping[str, np.ndarray] | None, b: Mapping[str, np.ndarray] | Non
 
 
 def unseen_knobs(rule_name: str, ran: Sequence[Golden], dtype: str, overrides: Mapping[str, Any],
-                 hp_dtype: str | None = None) -> list[str]:
+                 precision: ScalarPrecision | None = None) -> list[str]:
     """`knob=value` for every flip of the rule's knobs that moves no golden in `ran` by VISIBLE_UNITS.
 
     Flips with the same maths (a knob that does not apply) are not flips; clip_scope is skipped when no
@@ -69,8 +70,8 @@ def unseen_knobs(rule_name: str, ran: Sequence[Golden], dtype: str, overrides: M
             extra = dict(overrides)
             if rule.knobs["decay"] == "none" and "weight_decay" in mutant.defaults:
                 extra.setdefault("weight_decay", HIDDEN_DECAY)
-            if not any(_moves(compare.expected(mutant.name, g, hp_dtype, extra),
-                              compare.expected(rule.name, g, hp_dtype, overrides), g, dtype, rule.knobs)
+            if not any(_moves(compare.expected(mutant.name, g, precision, extra),
+                              compare.expected(rule.name, g, precision, overrides), g, dtype, rule.knobs)
                        >= VISIBLE_UNITS for g in ran):
                 unseen.append(f"{knob}={value}")
     return unseen
@@ -181,7 +182,7 @@ def patterns(outcomes: Sequence[ProbeOutcome], rule_name: str, dtype: str) -> li
 
 
 def verified_hints(runs: Runs, rule_name: str, dtype: str, overrides: Mapping[str, Any],
-                   hp_dtype: str | None = None) -> list[str]:
+                   precision: ScalarPrecision | None = None) -> list[str]:
     """`--hp NAME=VALUE` settings from BUILT_IN with which the rule reproduces every run (<= 1 unit)."""
     rule = get_rule(rule_name)
     out = []
@@ -189,7 +190,7 @@ def verified_hints(runs: Runs, rule_name: str, dtype: str, overrides: Mapping[st
         if name not in rule.defaults or name in overrides:
             continue
         for value in values:
-            if compare.worst_units(rule.name, runs, dtype, hp_dtype, {**overrides, name: value}) <= 1.0:
+            if compare.worst_units(rule.name, runs, dtype, precision, {**overrides, name: value}) <= 1.0:
                 out.append(f"with --hp {name}={value:g} it conforms to {rule.name!r} on every probe that ran: "
                            f"the optimizer has that setting built in")
                 break

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from optconform.reference.precision import ScalarPrecision
 from optconform.golden.format import Golden
 from optconform.reference import families, get_rule, knobs as spec_knobs, rules
 from optconform.reference.rules import derive, relevant_knobs
@@ -160,10 +161,10 @@ def _preset_with(family: str, vector: Mapping[str, str]) -> str:
 
 
 def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: str, dtype: str,
-                hp_dtype: str | None = None, overrides: Mapping[str, Any] | None = None) -> Fingerprint:
+                precision: ScalarPrecision | None = None, overrides: Mapping[str, Any] | None = None) -> Fingerprint:
     """Fingerprint the native `runs` (golden scenario, native params trajectory, in `dtype`) of an
     optimizer whose probes come from preset `base`; candidates are scored with
-    optconform.compare.worst_units (hp_dtype / overrides as for the native run)."""
+    optconform.compare.worst_units (precision / overrides as for the native run)."""
     family = get_rule(base).family
     clipped = any(golden.hp.get(k) is not None for golden, _ in runs
                   for k in ("clip_value", "clip_norm", "clip_global_norm"))
@@ -171,7 +172,7 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
     names = [_rule_name(base, v) for v in vectors]
 
     def worst(i: int, subset) -> float:
-        return compare.worst_units(names[i], subset, dtype, hp_dtype, overrides)
+        return compare.worst_units(names[i], subset, dtype, precision, overrides)
 
     claimed = relevant_knobs(get_rule(base).knobs, family)
 
@@ -198,7 +199,7 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
     if others:                 # the closest different vector by error alone (margin <= 0: not told apart)
         fp.runner_up_units, i = others[0]
         fp.runner_up = _visible(vectors[i], family, clipped)
-    preset_scores = [(compare.worst_units(name, runs, dtype, hp_dtype, overrides), name)
+    preset_scores = [(compare.worst_units(name, runs, dtype, precision, overrides), name)
                      for name, rule in rules().items() if rule.family == family]
     fp.nearest_preset_units, fp.nearest_preset = min(preset_scores)
     return fp

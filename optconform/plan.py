@@ -12,9 +12,7 @@ is eta_t*lr_t*wd, unscaled decay ignores both).
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable, Mapping
-
-import numpy as np
+from typing import Any, Iterable
 
 from optconform.adapters.base import NEUTRAL_HP, Case, RunInput
 from optconform.golden.corpus import iter_goldens
@@ -86,64 +84,3 @@ def run_input(case: Case, golden: Golden, supports_eta: bool = False) -> RunInpu
         lr, eta = tuple(float(a * b) for a, b in zip(lr, eta)), tuple(1.0 for _ in eta)
     hp = {k: v for k, v in scenario_hp(case.rule, golden).items() if not is_neutral(k, v) or k in case.hp_map}
     return RunInput(tensors=golden.tensors, params0=golden.params0, grads=golden.grads, lr=lr, eta=eta, hp=hp)
-
-
-#: Where a framework takes the betas of its bias-correction powers beta^t from (the `powers=` clause of
-#: Case.hp_dtype; spec/tolerance.md, "Scalar precision"): `float32` = float32-rounded betas, the powers
-#: computed in the parameter dtype; `float64` = the moments' betas, powers computed in float64 (the
-#: parameter dtype); `param` = `float32` or `float64` by the run's parameter dtype (`resolve_precision`);
-#: `exact` = the unrounded Python betas, in float64, whatever the moments use.
-POWERS = ("float32", "float64", "param", "exact")
-
-
-def split_precision(hp_dtype: str | None) -> tuple[str | None, str | None]:
-    """(hyper-parameter rounding, powers) of a Case.hp_dtype "ROUNDING[;powers=WHERE]", where ROUNDING
-    is "", "float32" or "float32:NAME,...". ValueError for anything else."""
-    if not hp_dtype:
-        return None, None
-    rounding, powers = [], None
-    for part in (p.strip() for p in hp_dtype.split(";")):
-        if part.startswith("powers="):
-            powers = part.partition("=")[2]
-            if powers not in POWERS:
-                raise ValueError(f"hp_dtype {hp_dtype!r}: powers={powers!r}; use one of {POWERS}")
-        elif part:
-            rounding.append(part)
-    if len(rounding) > 1:
-        raise ValueError(f"hp_dtype {hp_dtype!r}: more than one rounding clause")
-    return (rounding[0] if rounding else None), powers
-
-
-def resolve_precision(hp_dtype: str | None, dtype: str) -> str | None:
-    """hp_dtype with `powers=param` replaced by the run's parameter dtype (float32 or float64)."""
-    rounding, powers = split_precision(hp_dtype)
-    if powers != "param":
-        return hp_dtype
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"powers=param is modelled for float32 and float64 parameters, not {dtype}")
-    return ";".join(p for p in (rounding, f"powers={dtype}") if p)
-
-
-def round_hp(hp: Mapping[str, Any], dtype: str) -> dict[str, Any]:
-    """Hyper-parameters as a framework that stores them in `dtype` sees them (floats rounded).
-
-    `dtype` is "float32" (every float hyper-parameter rounded) or "float32:NAME,NAME,..." (only the
-    named ones, e.g. Keras on TF rounds lr and weight_decay but adds eps exactly); a `;powers=...`
-    clause (split_precision) is ignored here."""
-    dtype = split_precision(dtype)[0]
-    if dtype is None:
-        return dict(hp)
-    dtype, _, names = dtype.partition(":")
-    if dtype != "float32":
-        raise ValueError(f"hyper-parameter rounding to {dtype!r} is not modelled")
-    if names:
-        only = {n.strip() for n in names.split(",") if n.strip()}
-        rounded = round_hp({k: v for k, v in hp.items() if k in only}, dtype)
-        return {k: rounded.get(k, v) for k, v in hp.items()}
-    def rnd(v):
-        if isinstance(v, float):
-            return float(np.float32(v))
-        if isinstance(v, (list, tuple)) and v and all(isinstance(x, float) for x in v):
-            return [float(np.float32(x)) for x in v]
-        return v
-    return {k: rnd(v) for k, v in hp.items()}

@@ -9,7 +9,7 @@ from importlib import metadata
 from optconform.adapters.base import Adapter
 
 BUILTIN = {
-    "torch": "optconform.adapters.torch_adapter:ADAPTER",
+    "torch": "optconform.adapters.torch:ADAPTER",
     "tensorflow": "optconform.adapters.keras_adapter:TF_ADAPTER",
     "keras-jax": "optconform.adapters.keras_adapter:JAX_ADAPTER",
     "bert": "optconform.adapters.bert_adapter:ADAPTER",

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from optconform.reference.precision import ScalarPrecision
 from optconform.adapters.base import Adapter, AdapterUnavailable, Case
 from optconform.golden.format import Golden
 from optconform.reference import get_rule
@@ -79,7 +80,7 @@ def _num(v):
 
 
 def _trace(native, expect, golden: Golden, dtype: str, knobs, worst: compare.Divergence, cond=None) -> dict[str, Any]:
-    from optconform.tolerance import error_units, tolerance
+    from optconform.reference.tolerance import error_units, tolerance
     sel = (slice(None),) + worst.index
     exp = np.asarray(expect[worst.tensor], dtype=np.float64)
     nat = np.asarray(native[worst.tensor], dtype=np.float64)
@@ -106,7 +107,7 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
         result.verdict, result.error = "no-goldens", "the case can express none of its rule's golden scenarios"
         return result
     knobs = get_rule(case.rule).knobs
-    precision = plan.resolve_precision(case.hp_dtype, dtype)
+    precision = case.precision.resolved(dtype) if case.precision is not None else None
     runs, worst, failed, first = [], None, [], None
     try:
         for golden in selected:
@@ -148,27 +149,27 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
         carried = _covering(adapter.name, version, case.id, names, device, dtype, all_of=bool(failed), beyond=True)
         if carried is not None:
             carry.apply(result, carried, baseline.pinned_row(adapter.name, case.id, device, dtype), conforms)
-    result.precision = _precision(result, case.hp_dtype)
+    result.precision = _precision(result, case.precision)
     result.seconds = time.perf_counter() - started
     return result
 
 
 def _semantics(result: CaseResult, runs, case: Case, dtype: str) -> None:
     """The semantics axis (optconform.semantics): matched rule, decay kind, candidates, fingerprint."""
-    units = compare.per_golden(runs, case.rule, dtype, case.hp_dtype)
+    units = compare.per_golden(runs, case.rule, dtype, case.precision)
     scores = {name: max(u, default=0.0) for name, u in units.items()}
     sem, _ = semantics.identify_runs(units, case.rule, runs)
     best = sem.rule if sem.status != "unknown" else compare.best_of(scores, case.rule)
     result.matched_rule, result.matched_units, result.candidate_units = best, scores[best], scores
     result.semantics, result.equivalent_rules = sem.to_json(), list(sem.equivalent_rules)
     result.decay_kind = sem.decay_kind
-    result.fingerprint = _fingerprint(runs, case, dtype, best, scores[best], sem) + _precision_tag(case.hp_dtype)
+    result.fingerprint = _fingerprint(runs, case, dtype, best, scores[best], sem) + _precision_tag(case.precision)
 
 
-def _precision(result: CaseResult, hp_dtype: str | None) -> dict[str, Any]:
+def _precision(result: CaseResult, precision: ScalarPrecision | None) -> dict[str, Any]:
     """The precision axis: the worst error against the claimed rule, whether it is within tolerance,
-    the precision model the expected trajectory used (Case.hp_dtype) and the registered reason."""
-    out: dict[str, Any] = {"units": _num(result.worst_units), "model": hp_dtype or "",
+    the precision model the expected trajectory used (Case.precision) and the registered reason."""
+    out: dict[str, Any] = {"units": _num(result.worst_units), "model": str(precision or ""),
                            "status": "within tolerance" if not result.goldens_failed else "out of tolerance"}
     if result.goldens_failed and result.deviation:
         out["status"] = f"registered {result.deviation['kind']} deviation"
@@ -176,10 +177,9 @@ def _precision(result: CaseResult, hp_dtype: str | None) -> dict[str, Any]:
     return out
 
 
-def _precision_tag(hp_dtype: str | None) -> str:
+def _precision_tag(precision: ScalarPrecision | None) -> str:
     """The reference's precision knob as the fingerprint reports it, e.g. ' [powers=float32]'."""
-    powers = plan.split_precision(hp_dtype)[1]
-    return f" [powers={powers}]" if powers else ""
+    return f" [powers={precision.powers.value}]" if precision is not None and precision.powers else ""
 
 
 def _fingerprint(runs, case: Case, dtype: str, best: str, best_units: float, sem=None) -> str:
@@ -188,7 +188,7 @@ def _fingerprint(runs, case: Case, dtype: str, best: str, best_units: float, sem
     if best_units <= 1.0 or (sem is not None and sem.status != "unknown"):
         return fingerprint.compact(get_rule(best).relevant_knobs())
 
-    return fingerprint.fingerprint(runs, plan.base_rule(case.rule), dtype, case.hp_dtype).compact()
+    return fingerprint.fingerprint(runs, plan.base_rule(case.rule), dtype, case.precision).compact()
 
 
 def _covering(framework, version, case_id, goldens, device, dtype, all_of: bool, beyond: bool = False):

@@ -1,4 +1,4 @@
-"""torch stepper for the step-time benchmark (optconform.bench).
+"""torch stepper for the step-time benchmark (optconform.bench), built on the conformance driver.
 
 Variants: the adapter's for-loop (``foreach=False``), ``foreach=True`` and ``fused=True`` cases, plus
 ``compiled``: the foreach optimizer with its ``step`` wrapped in ``torch.compile`` (the pattern of the
@@ -13,13 +13,11 @@ timed region ends with torch.cuda.synchronize(); peak memory from torch.cuda.max
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from typing import Any
 
 from optconform.adapters.base import Case
-
-from .bench import Built, Stepper
+from optconform.bench import Built, Stepper
 
 
 def _compiled_factory(cls_name: str):
@@ -73,12 +71,12 @@ class TorchStepper(Stepper):
             env["cuda"] = torch.version.cuda
         return env
 
-    def _sync(self, device: str):
+    def sync(self, device: str, driver=None):
         if device == "cuda":
             return self.torch.cuda.synchronize
         return lambda: None
 
-    def _memory(self, device: str):
+    def memory_probe(self, device: str):
         torch = self.torch
         if device != "cuda":
             return None, None
@@ -93,30 +91,16 @@ class TorchStepper(Stepper):
         return reset, memory
 
     def build(self, case: Case, shapes, device: str, dtype: str, hp: dict[str, Any], seed: int = 0) -> Built:
-        torch = self.torch
-        tdtype = getattr(torch, dtype)
-        gen = torch.Generator(device=device)
-        gen.manual_seed(seed)
-        params = []
-        for shape in shapes:
-            p = torch.randn(shape, generator=gen, device=device, dtype=tdtype).requires_grad_(True)
-            p.grad = torch.randn(shape, generator=gen, device=device, dtype=tdtype).mul_(1e-3)
-            params.append(p)
-        kwargs = case.native_kwargs(hp)
-        kwargs["lr"] = hp["lr"]
-        if case.factory is not None:
-            opt = case.factory(params, **kwargs)
-        else:
-            opt = getattr(torch.optim, case.native.rsplit(".", 1)[1])(params, **kwargs)
-        reset, memory = self._memory(device)
+        built = super().build(case, shapes, device, dtype, hp, seed)
+        driver = built.native
 
         def close():
-            opt.state.clear()
-            params.clear()
+            driver.optimizer.state.clear()
+            driver.tensors.clear()
             if device == "cuda":
-                torch.cuda.empty_cache()
-        return Built(step=opt.step, sync=self._sync(device), n_params=sum(math.prod(s) for s in shapes),
-                     n_tensors=len(shapes), native=opt, reset_memory=reset, memory=memory, close=close)
+                self.torch.cuda.empty_cache()
+        built.close = close
+        return built
 
     def stream(self, n: int, arrays: int, written: int, device: str, dtype: str) -> Built:
         torch = self.torch
@@ -129,21 +113,19 @@ class TorchStepper(Stepper):
             for w, r in pairs:
                 w.add_(r)                      # one pass: read w, read r, write w in place
         itemsize = torch.empty((), dtype=tdtype).element_size()
-        return Built(step=step, sync=self._sync(device), n_params=n, n_tensors=arrays,
+        return Built(step=step, sync=self.sync(device), n_params=n, n_tensors=arrays,
                      bytes_per_call=3.0 * itemsize * n * written, close=bufs.clear)
 
     def bare_loop(self, built: Built, n: int) -> list[float]:
-        opt, pc, out = built.native, time.perf_counter, []
-        if built.sync is self.torch.cuda.synchronize:
-            sync = self.torch.cuda.synchronize
-            for _ in range(n):
-                t0 = pc()
-                opt.step()
+        """`optimizer.step()` alone, the gradients assigned once before the loop."""
+        driver, pc, out = built.native, time.perf_counter, []
+        built.step()                              # assigns the gradients and the lr
+        opt = driver.optimizer
+        sync = self.torch.cuda.synchronize if built.sync is self.torch.cuda.synchronize else None
+        for _ in range(n):
+            t0 = pc()
+            opt.step()
+            if sync is not None:
                 sync()
-                out.append(pc() - t0)
-        else:
-            for _ in range(n):
-                t0 = pc()
-                opt.step()
-                out.append(pc() - t0)
+            out.append(pc() - t0)
         return out

@@ -1,0 +1,68 @@
+"""torch.optim cases: every optimizer on each implementation torch offers for it -- the single-tensor
+for-loop (``foreach=False``), ``foreach=True``, and ``fused=True`` (SGD, Adam, AdamW, Adagrad; CPU
+included since torch 2.4). Rules read from torch/optim/*.py at v2.13.0 and confirmed by running
+(spec/README.md, native-name crosswalk).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from optconform.adapters.base import Arg, Case
+
+_ADAM_HP = {"lr": "lr", "beta1": Arg("betas", 0), "beta2": Arg("betas", 1), "eps": "eps"}
+_WD = {"weight_decay": "weight_decay"}
+_SGD_MOMENTUM = {"lr": "lr", "momentum": "momentum", "dampening": "dampening", **_WD}
+_RMSPROP = {"lr": "lr", "rho": "alpha", "eps": "eps", **_WD}
+_NADAM = {**_ADAM_HP, **_WD, "momentum_decay": "momentum_decay"}
+#: torch RMSprop's square_avg always starts at 0
+_V0 = {"initial_accumulator_value": 0.0}
+#: Optimizers with a fused implementation.
+FUSED = ("SGD", "Adam", "AdamW", "Adagrad")
+#: Implementation variant -> the keyword that selects it.
+VARIANTS: Mapping[str, Mapping[str, bool]] = {
+    "forloop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def _optimizer(name: str, cls: str, rule: str, *, kwargs: Mapping[str, Any] | None = None,
+               hp_map: Mapping[str, Any], fixed_hp: Mapping[str, Any] | None = None) -> list[Case]:
+    """One configuration of torch.optim.<cls>, on every implementation torch has for it."""
+    variants = [v for v in VARIANTS if v != "fused" or cls in FUSED]
+    return [Case(framework="torch", name=name, native=f"torch.optim.{cls}", rule=rule, variant=variant,
+                 kwargs={**(kwargs or {}), **VARIANTS[variant]}, hp_map=hp_map, fixed_hp=fixed_hp or {},
+                 dtypes=("float64", "float32", "bfloat16"))
+            for variant in variants]
+
+
+def cases() -> list[Case]:
+    return [
+        *_optimizer("SGD", "SGD", "sgd", kwargs={"momentum": 0.0}, hp_map={"lr": "lr", **_WD}),
+        *_optimizer("SGD(momentum)", "SGD", "sgd_momentum", kwargs={"nesterov": False}, hp_map=_SGD_MOMENTUM,
+                    fixed_hp={"nesterov": False}),
+        *_optimizer("SGD(nesterov)", "SGD", "sgd_momentum", kwargs={"nesterov": True, "dampening": 0.0},
+                    hp_map={"lr": "lr", "momentum": "momentum", **_WD}, fixed_hp={"nesterov": True, "dampening": 0.0}),
+        *_optimizer("Adam", "Adam", "adam", kwargs={"weight_decay": 0.0}, hp_map=_ADAM_HP),
+        *_optimizer("Adam(weight_decay)", "Adam", "adam_l2", hp_map={**_ADAM_HP, **_WD}),
+        *_optimizer("Adam(amsgrad)", "Adam", "amsgrad", kwargs={"weight_decay": 0.0, "amsgrad": True}, hp_map=_ADAM_HP),
+        *_optimizer("Adam(decoupled_weight_decay)", "Adam", "adamw", kwargs={"decoupled_weight_decay": True},
+                    hp_map={**_ADAM_HP, **_WD}),
+        *_optimizer("AdamW", "AdamW", "adamw", hp_map={**_ADAM_HP, **_WD}),
+        *_optimizer("AdamW(amsgrad)", "AdamW", "adamw_amsgrad", kwargs={"amsgrad": True}, hp_map={**_ADAM_HP, **_WD}),
+        *_optimizer("Adagrad", "Adagrad", "adagrad",
+                    hp_map={"lr": "lr", "lr_decay": "lr_decay", "initial_accumulator_value": "initial_accumulator_value",
+                            "eps": "eps", **_WD}),
+        *_optimizer("RMSprop", "RMSprop", "rmsprop", kwargs={"centered": False, "momentum": 0.0}, hp_map=_RMSPROP,
+                    fixed_hp={"centered": False, **_V0}),
+        *_optimizer("RMSprop(centered)", "RMSprop", "rmsprop", kwargs={"centered": True, "momentum": 0.0},
+                    hp_map=_RMSPROP, fixed_hp={"centered": True, **_V0}),
+        *_optimizer("RMSprop(momentum)", "RMSprop", "rmsprop_momentum", kwargs={"centered": False},
+                    hp_map={**_RMSPROP, "momentum": "momentum"}, fixed_hp={"centered": False, **_V0}),
+        *_optimizer("RMSprop(centered,momentum)", "RMSprop", "rmsprop_momentum", kwargs={"centered": True},
+                    hp_map={**_RMSPROP, "momentum": "momentum"}, fixed_hp={"centered": True, **_V0}),
+        *_optimizer("NAdam", "NAdam", "nadam", hp_map=_NADAM),
+        *_optimizer("NAdam(decoupled_weight_decay)", "NAdam", "nadamw", kwargs={"decoupled_weight_decay": True},
+                    hp_map=_NADAM),
+        *_optimizer("RAdam", "RAdam", "radam", hp_map={**_ADAM_HP, **_WD}),
+        *_optimizer("RAdam(decoupled_weight_decay)", "RAdam", "radamw", kwargs={"decoupled_weight_decay": True},
+                    hp_map={**_ADAM_HP, **_WD}),
+        *_optimizer("Adamax", "Adamax", "adamax", hp_map={**_ADAM_HP, **_WD}),
+    ]
