@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optconform.reference import families, rules, same_maths, simulate, trajectory
-from optconform.tolerance import error_units, power_conditioning, tolerance
+from optconform.reference.tolerance import error_units, power_conditioning, tolerance
 
 from .corpus import iter_goldens
 from .format import Golden
@@ -46,7 +46,7 @@ class Flip:
 def scalar_conditioning(golden: Golden) -> np.ndarray:
     """kappa_t of the golden's preset when its bias-correction (and NAdam schedule) scalars are computed
     in float32 from float32-rounded betas: the widest tolerance a case declaring `powers=float32` gets
-    (optconform.tolerance.power_conditioning; spec/tolerance.md, "Scalar precision")."""
+    (optconform.reference.tolerance.power_conditioning; spec/tolerance.md, "Scalar precision")."""
     rule = rules()[golden.rule]
     hp = {k: v for k, v in golden.run_hp.items() if k in ("beta1", "beta2", "momentum_decay")}
     hp.update({k: float(np.float32(v)) for k, v in hp.items() if k != "momentum_decay"})
@@ -111,7 +111,7 @@ class Sanity:
 
 def float32_sanity() -> list[Sanity]:
     """The reference chain in float32 arithmetic vs every float64 golden trajectory."""
-    from optconform.tolerance import ulps
+    from optconform.reference.tolerance import ulps
     rows = []
     for golden in iter_goldens():
         run = simulate(golden.rule, dict(golden.params0), list(golden.grads), np.float32, **golden.run_hp)

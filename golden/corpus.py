@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from optconform.reference import get_rule, rules, trajectory
-from optconform.tolerance import error_units, tolerance
+from optconform.reference.tolerance import error_units, tolerance
 
 from optconform.fsio import atomic_write
 

@@ -20,7 +20,7 @@ from optconform import plan, runner
 from optconform.testing import required_frameworks
 from optconform.reference import get_rule, trajectory
 from optconform.reference.rules import same_maths
-from optconform.tolerance import error_units, tolerance
+from optconform.reference.tolerance import error_units, tolerance
 
 REQUIRE = required_frameworks()
 

@@ -19,7 +19,7 @@ from optconform import compare, plan, runner
 from optconform.golden.format import Golden
 from optconform.testing import keras_lane_adapter
 from optconform.reference import get_rule, trajectory
-from optconform.tolerance import error_units, tolerance
+from optconform.reference.tolerance import error_units, tolerance
 
 ADAPTER = keras_lane_adapter()
 EAGER = "eager"

@@ -7,7 +7,7 @@ import pytest
 
 from optconform import compare, plan
 from optconform.reference import get_rule, rules, trajectory
-from optconform.tolerance import tolerance
+from optconform.reference.tolerance import tolerance
 
 KNOBS = get_rule("adamw").knobs
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from optconform import compare, plan, semantics
-from optconform.tolerance import power_conditioning, schedule_conditioning, tolerance
+from optconform.reference.tolerance import power_conditioning, schedule_conditioning, tolerance
 
 
 def _goldens(*names):
