@@ -11,7 +11,7 @@ passes (`runner.run_case` on float32, on the benchmark's device; torch.compile'd
 subset of two constant-lr goldens because every optimizer instance compiles). Rows are compared only
 within one rule (semantics-normalised): the table has one section per rule.
 
-The limit: bytes/param of the rule (spec/bandwidth.toml, from shared/notes/performance.md section 1)
+The limit: bytes/param of the rule (spec/bandwidth.toml)
 divided by a stream bandwidth measured in the same run, on the same device, at the same size, over
 the same number of arrays: single-pass in-place ``w += r`` kernels, one per array the rule writes
 (each moves 12 B/element in float32, counted as read+read+write, no write-allocate), re-measured
@@ -64,7 +64,7 @@ GROUP = "optconform.steppers"
 MIN_SAMPLE_S = 1e-4
 SCHEMA = "optconform-bench/1"
 #: gate verdicts whose configurations are timed: conforms, or a registered known deviation (xfail,
-#: documented in optconform/known_deviations/<framework>.toml, marked in the table)
+#: documented in adapters/<framework>/deviations.toml, marked in the table)
 TIMED_VERDICTS = ("conforms", "xfail")
 
 

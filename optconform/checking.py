@@ -21,7 +21,7 @@ import numpy as np
 
 from optconform.reference.precision import ScalarPrecision
 from optconform import registry
-from optconform.adapters.base import NEUTRAL_HP, Case
+from optconform.adapters.base import NEUTRAL_HP, Arg, Case
 from optconform.golden.format import Golden
 from optconform.reference import get_rule
 from optconform.reference.tolerance import TINY
@@ -105,13 +105,14 @@ class CheckReport:
 #: Native names a factory may use instead of a canonical one, per factory style: torch's `betas`
 #: tuple, Keras' `learning_rate` / `beta_1` / `epsilon`, optax's `b1` / `b2`. A class such as
 #: torch.optim.AdamW is then a factory as it is.
-FACTORY_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
-    "params": {"beta1": ("betas[0]",), "beta2": ("betas[1]",)},
-    "hp": {"lr": ("learning_rate",), "beta1": ("beta_1", "b1"), "beta2": ("beta_2", "b2"), "eps": ("epsilon",)},
+FACTORY_ALIASES: Mapping[str, Mapping[str, tuple[Arg, ...]]] = {
+    "params": {"beta1": (Arg("betas", 0),), "beta2": (Arg("betas", 1),)},
+    "hp": {"lr": (Arg("learning_rate"),), "beta1": (Arg("beta_1"), Arg("b1")), "beta2": (Arg("beta_2"), Arg("b2")),
+           "eps": (Arg("epsilon"),)},
 }
 
 
-def factory_hp_map(factory: Callable, style: str, rule_hp) -> dict[str, str]:
+def factory_hp_map(factory: Callable, style: str, rule_hp) -> dict[str, Arg]:
     """Canonical hyper-parameter -> the factory argument that receives it: its own name when the factory
     takes it, else a FACTORY_ALIASES name it takes (every hyper-parameter of the rule if it takes
     **kwargs)."""
@@ -119,12 +120,12 @@ def factory_hp_map(factory: Callable, style: str, rule_hp) -> dict[str, str]:
     if style == "params" and params:
         params = params[1:]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return {k: k for k in rule_hp}
+        return {k: Arg(k) for k in rule_hp}
     names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    out = {k: k for k in rule_hp if k in names}
+    out = {k: Arg(k) for k in rule_hp if k in names}
     for canonical, aliases in FACTORY_ALIASES.get(style, {}).items():
         if canonical in rule_hp and canonical not in out:
-            alias = next((a for a in aliases if a.split("[")[0] in names), None)
+            alias = next((a for a in aliases if a.name in names), None)
             if alias is not None:
                 out[canonical] = alias
     return out
@@ -356,13 +357,6 @@ def _why_not(case: Case, golden: Golden) -> str:
         if name not in case.fixed_hp and name not in case.hp_map and not plan.is_neutral(name, value):
             return f"needs {name}={value!r}, which the factory does not take"
     return "needs the schedule multiplier eta, which the framework does not take"
-
-
-def fingerprint_factory(factory: Callable, rule: str = "adamw", framework: str = "torch", *,
-                        dtype: str = "float64", device: str = "cpu", **hp) -> CheckReport:
-    """Like `check`, in float64 by default (the sharpest fingerprint); the report's `fingerprint` is
-    the knob vector."""
-    return check(factory, rule, framework, dtype=dtype, device=device, **hp)
 
 
 #: The preset whose probes stand for each family when `fingerprint` is given no rule: the one with the

@@ -126,7 +126,7 @@ def details(results: Iterable[dict[str, Any]]) -> str:
             if d.get("carried"):
                 lines.append(f"    {d['carried']}")
             if v == "xpass":
-                lines.append("    it now conforms: remove the entry from optconform/known_deviations/<framework>.toml")
+                lines.append("    it now conforms: remove the entry from adapters/<framework>/deviations.toml")
     return "\n".join(lines)
 
 

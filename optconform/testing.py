@@ -71,3 +71,26 @@ def keras_lane_adapter():
             except AdapterUnavailable:
                 continue
     pytest.skip("no Keras backend (tensorflow or keras-jax) is installed here", allow_module_level=True)
+
+
+def case_by_id(adapter, case_id: str):
+    """The adapter's Case with id `case_id` (LookupError naming the ids it has)."""
+    for case in adapter.cases():
+        if case.id == case_id:
+            return case
+    raise LookupError(f"{adapter.name} has no case {case_id!r}; cases: {', '.join(c.id for c in adapter.cases())}")
+
+
+def golden_named(name: str):
+    """The installed golden called `name`."""
+    from optconform import plan
+    for golden in plan.all_goldens():
+        if golden.name == name:
+            return golden
+    raise LookupError(f"no golden named {name!r}")
+
+
+def run_row(adapter, case_id: str, dtype: str = "float64", device: str = "cpu"):
+    """One case run through the runner, as `optconform run` makes its row (optconform.runner.CaseResult)."""
+    from optconform import runner
+    return runner.run_case(adapter, case_by_id(adapter, case_id), device, dtype, adapter.version())

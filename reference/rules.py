@@ -71,11 +71,6 @@ class Rule:
     base: str | None = None          # the preset a derived rule came from
     overrides: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def hp_names(self) -> tuple[str, ...]:
-        """Every hyper-parameter this rule accepts."""
-        return tuple(self.defaults)
-
     def relevant_knobs(self) -> dict[str, str]:
         """The knob values that change the maths; knobs whose `applies_when` fails are dropped."""
         return relevant_knobs(self.knobs, self.family)

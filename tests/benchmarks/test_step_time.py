@@ -9,7 +9,7 @@ Run (never part of the default test run; see conftest.py)::
 
 The gate: fail when a cell's median is more than 10 % slower than the latest saved run of the same
 machine (``.benchmarks/<machine>/``); 10 % on this 2-vCPU CPU VM (pinned runs vary 5-10 %), 5 % on
-GPU (``median:5%``). shared/notes/performance.md section 7.
+GPU (``median:5%``).
 
 Cells (environment variables, comma-separated): OPTCONFORM_BENCH_RULES (default
 adamw,sgd_momentum,adam,adagrad), OPTCONFORM_BENCH_SIZES (default 1e6,1e7), OPTCONFORM_BENCH_LAYOUTS

@@ -9,13 +9,14 @@ from optconform.testing import require
 
 require('torch', 'torch')
 
-from optconform import runner  # noqa: E402
-from optconform.adapters.torch_adapter import ADAPTER  # noqa: E402
+from optconform.adapters.torch import ADAPTER  # noqa: E402
+from optconform.testing import run_row  # noqa: E402
+
+pytestmark = pytest.mark.framework("torch")
 
 
 def _run(case_id: str, dtype: str = "float64"):
-    case = next(c for c in ADAPTER.cases() if c.id == case_id)
-    return runner.run_case(ADAPTER, case, "cpu", dtype, ADAPTER.version())
+    return run_row(ADAPTER, case_id, dtype)
 
 
 @pytest.mark.parametrize("variant", ["forloop", "foreach", "fused"])

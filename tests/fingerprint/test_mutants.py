@@ -32,6 +32,8 @@ from optconform.reference import get_rule  # noqa: E402
 from optconform.cli import main  # noqa: E402
 from optconform.testing import assert_conforms  # noqa: E402
 
+pytestmark = pytest.mark.framework("torch")
+
 WRONG = [m for m in MUTANTS if not m.correct]
 RIGHT = [m for m in MUTANTS if m.correct]
 

@@ -8,10 +8,10 @@ import types
 import numpy as np
 import pytest
 
-from optconform.adapters.base import Adapter, Case, NativeRun, RunInput
+from optconform.adapters.base import Adapter, Arg, Case, Driver, RunInput
 from optconform.reference import get_rule, trajectory
 
-ADAM_HP = {"lr": "lr", "beta1": "betas[0]", "beta2": "betas[1]", "eps": "eps"}
+ADAM_HP = {"lr": "lr", "beta1": Arg("betas", 0), "beta2": Arg("betas", 1), "eps": "eps"}
 ADAMW_HP = {**ADAM_HP, "weight_decay": "weight_decay"}
 
 
@@ -39,7 +39,7 @@ class FakeAdapter(Adapter):
     def cases(self):
         return list(self._cases)
 
-    def _run(self, case: Case, inp: RunInput, device: str, dtype: str) -> NativeRun:
+    def driver(self, case: Case, inp: RunInput, device: str, dtype: str) -> "FakeDriver":
         self.calls += 1
         if case.name in self.broken:
             raise RuntimeError("fake kernel exploded")
@@ -53,7 +53,23 @@ class FakeAdapter(Adapter):
         if case.name in self.nan:
             name = next(n for n in inp.tensors if params[n].size)
             params[name].reshape(params[name].shape[0], -1)[3, 0] = np.nan
-        return NativeRun(params=params)
+        return FakeDriver(params)
+
+
+class FakeDriver(Driver):
+    """Steps through a precomputed trajectory (the fake's "native" optimizer is the reference)."""
+
+    def __init__(self, params):
+        self.trajectory, self.t = params, 0
+
+    def native_grads(self, grads):
+        return grads
+
+    def step(self, grads, lr_t, eta_t):
+        self.t += 1
+
+    def params(self):
+        return {n: v[self.t] for n, v in self.trajectory.items()}
 
 
 def fake_case(name, rule, hp_map, **kw) -> Case:

@@ -16,6 +16,8 @@ from optconform import bench, bench_layouts
 
 require('torch', 'torch')
 
+pytestmark = pytest.mark.framework("torch")
+
 
 def test_bandwidth_table_matches_its_arrays():
     table = bench.bandwidth_table()

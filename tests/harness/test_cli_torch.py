@@ -12,6 +12,8 @@ torch = require("torch", "torch")
 
 from optconform import cli, results  # noqa: E402
 
+pytestmark = pytest.mark.framework("torch")
+
 
 @pytest.fixture(scope="module")
 def run_files(tmp_path_factory):

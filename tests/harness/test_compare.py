@@ -7,6 +7,7 @@ import pytest
 
 from optconform import compare, plan
 from optconform.reference import get_rule, rules, trajectory
+from optconform.reference.precision import FLOAT32
 from optconform.reference.tolerance import tolerance
 
 KNOBS = get_rule("adamw").knobs
@@ -89,7 +90,7 @@ def test_expected_is_the_golden_for_the_claimed_rule():
                                                                     if k in get_rule("adam_l2").defaults})
     np.testing.assert_array_equal(other["w"], ref.params["w"])
     assert compare.expected("adam_l2", g) is other                       # cached
-    rounded = compare.expected("adamw", g, "float32")
+    rounded = compare.expected("adamw", g, FLOAT32)
     assert rounded is not g.params and not np.array_equal(rounded["w"], g.params["w"])
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from hostile import Row, _fresh_golden_cache, check_row, corpus_copy, manifest_of, write_manifest  # noqa: F401
 from optconform import checking, registry, results
-from optconform.adapters.torch_adapter import ADAPTER as TORCH
+from optconform.adapters.torch import ADAPTER as TORCH
 from optconform.golden.format import write_golden
 from optconform.reference import trajectory
 
@@ -268,10 +268,10 @@ def test_system_exit_in_a_case_is_an_error_row(fake):
     from optconform import runner
 
     class Exiting(fake.Adapter):
-        def _run(self, case, inp, device, dtype):
+        def driver(self, case, inp, device, dtype):
             if case.name == "AdamW(exits)":
                 raise SystemExit(3)
-            return super()._run(case, inp, device, dtype)
+            return super().driver(case, inp, device, dtype)
     cases = [fake.case("AdamW(exits)", "adamw", fake.ADAMW_HP), fake.case("AdamW", "adamw", fake.ADAMW_HP)]
     rows = runner.run_adapter(Exiting(cases), dtypes=["float64"])
     assert [(r.name, r.verdict) for r in rows] == [("AdamW(exits)", "error"), ("AdamW", "conforms")]

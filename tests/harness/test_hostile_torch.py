@@ -15,6 +15,8 @@ from optconform import checking, registry, results  # noqa: E402
 
 GOOD = '''
 import torch
+
+pytestmark = pytest.mark.framework("torch")
 def make(params, lr, beta1, beta2, eps, weight_decay):
     return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
 '''

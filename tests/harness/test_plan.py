@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from optconform import plan
-from optconform.adapters.base import NEUTRAL_HP, Case
+from optconform.adapters.base import NEUTRAL_HP, Arg, Case
+from optconform.reference.precision import FLOAT32
 from optconform.reference import get_rule, rules, trajectory
 
-ADAM_HP = {"lr": "lr", "beta1": "betas[0]", "beta2": "betas[1]", "eps": "eps"}
+ADAM_HP = {"lr": "lr", "beta1": Arg("betas", 0), "beta2": Arg("betas", 1), "eps": "eps"}
 ADAMW_HP = {**ADAM_HP, "weight_decay": "weight_decay"}
 SGD_MOM = {"lr": "lr", "momentum": "momentum", "dampening": "dampening", "weight_decay": "weight_decay"}
 
@@ -177,7 +178,7 @@ def test_scenario_hp_fills_defaults_and_drops_foreign_names():
 def test_round_hp():
     hp = {"lr": 0.1, "beta1": 0.9, "eps": 1e-8, "nesterov": True, "steps": 3, "clip_value": None,
           "lrs": [0.1, 0.3], "names": ["a"], "mixed": [0.1, 2], "empty": []}
-    out = plan.round_hp(hp, "float32")
+    out = FLOAT32.round_hp(hp)
     assert out["lr"] == float(np.float32(0.1)) != 0.1
     assert out["beta1"] == float(np.float32(0.9)) and out["eps"] == float(np.float32(1e-8))
     assert isinstance(out["lr"], float)
@@ -185,9 +186,7 @@ def test_round_hp():
     assert out["lrs"] == [float(np.float32(0.1)), float(np.float32(0.3))]
     assert out["names"] == ["a"] and out["mixed"] == [0.1, 2] and out["empty"] == []
     assert hp["lr"] == 0.1                                              # input untouched
-    assert plan.round_hp({"x": 0.5}, "float32") == {"x": 0.5}           # exact values stay
-    with pytest.raises(ValueError, match="float16"):
-        plan.round_hp(hp, "float16")
+    assert FLOAT32.round_hp({"x": 0.5}) == {"x": 0.5}           # exact values stay
 
 
 def test_case_native_kwargs_and_id():

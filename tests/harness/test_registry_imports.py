@@ -32,7 +32,7 @@ def test_imports_do_not_import_torch():
     code = ("import sys\n"
             "import optconform, optconform.cli, optconform.runner, optconform.golden.corpus, optconform.plan\n"
             "import optconform.compare, optconform.report, optconform.results, optconform.html, optconform.registry\n"
-            "import optconform.golden.audit, optconform.adapters.torch_adapter\n"
+            "import optconform.golden.audit, optconform.adapters.torch\n"
             "from optconform import registry\n"
             "adapter = registry.load_adapter('torch')\n"
             "names = registry.adapter_names()\n"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from optconform import compare, plan, semantics
+from optconform.reference.precision import ALL, FLOAT32, Powers, ScalarPrecision
 from optconform.reference.tolerance import power_conditioning, schedule_conditioning, tolerance
 
 
@@ -83,17 +84,20 @@ def test_conditioning_widens_only_the_update_term():
     np.testing.assert_allclose(wide[2] - base[2], u * 10.0 * 0.1)
 
 
-def test_precision_clause_parsing_and_resolution():
-    assert plan.split_precision("float32:lr,weight_decay;powers=float32") == ("float32:lr,weight_decay", "float32")
-    assert plan.split_precision("powers=param") == (None, "param")
-    assert plan.resolve_precision("float32:lr;powers=param", "float32") == "float32:lr;powers=float32"
-    assert plan.resolve_precision("powers=param", "float64") == "powers=float64"
-    with pytest.raises(ValueError, match="powers="):
-        plan.split_precision("powers=bfloat16")
+def test_scalar_precision_renders_resolves_and_rounds():
+    keras_tf = ScalarPrecision(("lr", "weight_decay"), Powers.FLOAT32)
+    assert str(keras_tf) == "float32:lr,weight_decay;powers=float32"
+    assert str(ScalarPrecision(powers=Powers.PARAM)) == "powers=param" and str(FLOAT32) == "float32"
+    assert ScalarPrecision(("lr",), Powers.PARAM).resolved("float32") == ScalarPrecision(("lr",), Powers.FLOAT32)
+    assert ScalarPrecision(powers=Powers.PARAM).resolved("float64").powers is Powers.FLOAT64
+    with pytest.raises(ValueError, match="Powers member"):
+        ScalarPrecision(powers="bfloat16")
+    with pytest.raises(ValueError, match="hyper-parameter names"):
+        ScalarPrecision(("lr,beta1",))
     with pytest.raises(ValueError, match="float32 and float64"):
-        plan.resolve_precision("powers=param", "bfloat16")
-    assert plan.round_hp({"lr": 0.1, "beta1": 0.9}, "float32:lr;powers=float32") == {"lr": float(np.float32(0.1)),
-                                                                                     "beta1": 0.9}
+        ScalarPrecision(powers=Powers.PARAM).resolved("bfloat16")
+    assert ScalarPrecision(("lr",), Powers.FLOAT32).round_hp({"lr": 0.1, "beta1": 0.9}) == {"lr": float(np.float32(0.1)),
+                                                                                           "beta1": 0.9}
 
 
 def test_power_betas_change_only_the_bias_correction():
@@ -101,15 +105,15 @@ def test_power_betas_change_only_the_bias_correction():
     powers=exact: the unrounded betas although the moments' are rounded (MXNet Adam)."""
     (golden,) = _goldens("adamw__first_steps")
     exact = compare.expected("adamw", golden)
-    f32 = compare.expected("adamw", golden, "powers=float32")
-    assert compare.power_betas("adamw", golden, "powers=float32") == {"beta1": float(np.float32(0.9)),
+    f32 = compare.expected("adamw", golden, ScalarPrecision(powers=Powers.FLOAT32))
+    assert compare.power_betas("adamw", golden, ScalarPrecision(powers=Powers.FLOAT32)) == {"beta1": float(np.float32(0.9)),
                                                                       "beta2": float(np.float32(0.999))}
     diff = max(float(np.max(np.abs(f32[k] - exact[k]))) for k in golden.tensors)
     assert 0 < diff < 1e-5
-    assert compare.power_betas("adamw", golden, "float32;powers=exact")["beta2"] == 0.999
-    assert compare.power_betas("adamw", golden, "powers=float64") is None
-    assert compare.conditioning("adamw", golden, "powers=exact") is None
-    assert compare.conditioning("adamw", golden, "powers=float32").shape == (golden.steps,)
+    assert compare.power_betas("adamw", golden, ScalarPrecision(ALL, Powers.EXACT))["beta2"] == 0.999
+    assert compare.power_betas("adamw", golden, ScalarPrecision(powers=Powers.FLOAT64)) is None
+    assert compare.conditioning("adamw", golden, ScalarPrecision(powers=Powers.EXACT)) is None
+    assert compare.conditioning("adamw", golden, ScalarPrecision(powers=Powers.FLOAT32)).shape == (golden.steps,)
 
 
 def test_canonical_equivalence_of_plain_sgd_is_stated():
@@ -130,8 +134,8 @@ def test_within_tolerance_but_not_separated_is_ambiguous():
 def test_unresolved_powers_param_is_an_error_not_a_missing_rule():
     (golden,) = _goldens("adamw__first_steps")
     with pytest.raises(ValueError, match="powers=param"):
-        compare.expected("adamw", golden, "powers=param")
-    assert compare.expected("adamw", golden, "powers=param", dtype="float32") is not None
+        compare.expected("adamw", golden, ScalarPrecision(powers=Powers.PARAM))
+    assert compare.expected("adamw", golden, ScalarPrecision(powers=Powers.PARAM), dtype="float32") is not None
 
 
 def test_goldens_no_candidate_explains_are_left_out_of_the_semantics():

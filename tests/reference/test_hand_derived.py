@@ -1,7 +1,7 @@
 """Hand-derived trajectories for EVERY preset of the reference.
 
 Each expected trajectory below is re-derived from the published algorithm as written in
-shared/notes/semantics.md (framework source lines quoted there) or the paper, in plain Python floats,
+the spec pages (spec/*.md, which quote the framework source lines) or the paper, in plain Python floats,
 element by element -- never by calling the reference. The reference is only run once per case, to be
 compared with the derivation. Where the first step has a tractable closed value it is also written out
 as literal numbers (a check on the derivation code itself).

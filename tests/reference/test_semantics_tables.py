@@ -1,6 +1,7 @@
-"""Cross-check of the reference against the numbers printed in shared/notes/semantics.md §8.
+"""Cross-check of the reference against numbers printed by real framework runs (torch 2.13, Keras 3.15.1
+on TF 2.21, optax 0.2.8, MXNet 1.9.1, the BERT ports), recorded below.
 
-The literals are copied from the notes (framework runs, rounded to 10 decimals), so they are compared
+The literals are those runs' outputs, rounded to 10 decimals, so they are compared
 with atol 1e-9. Only float64 runs of implementations that a preset mirrors exactly are used; float32
 frameworks (Keras on TF, MXNet kernels, BERT/ALBERT TF1 graphs) are not comparable at this tolerance and
 are skipped. Also checks the presets' default hyper-parameters against the framework defaults of §1-§5.
@@ -15,71 +16,71 @@ from optconform.reference import get_rule, trajectory
 W0 = np.array([1.0, -2.0, 0.5])
 ATOL = 1e-9
 
-# §8 setup: w0 = [1.0, -2.0, 0.5], zero loss gradient, lr = 0.1, wd = 0.1, 5 steps.
+# Setup: w0 = [1.0, -2.0, 0.5], zero loss gradient, lr = 0.1, wd = 0.1, 5 steps.
 # Each entry: (id, rule, extra hp, {t: printed params after step t})
 ZERO_GRAD_TABLE = [
-    # §8.1 torch Adam(weight_decay=0.1) [forloop] (optax chain(add_decayed_weights, adam) identical)
+    # torch Adam(weight_decay=0.1) [forloop] (optax chain(add_decayed_weights, adam) identical)
     ("8.1 torch Adam(wd)", "adam_l2", {}, {
         1: [0.90000001, -1.900000005, 0.40000002],
         2: [0.8004122481, -1.8001664957, 0.301187461],
         3: [0.7015863026, -1.7006234066, 0.204871313],
         4: [0.6039391006, -1.6015049149, 0.1129154789],
         5: [0.5079637099, -1.502955806, 0.0278145494]}),
-    # §8.2 torch AdamW(weight_decay=0.1) [forloop]
+    # torch AdamW(weight_decay=0.1) [forloop]
     ("8.2 torch AdamW", "adamw", {}, {
         1: [0.99, -1.98, 0.495],
         2: [0.9801, -1.9602, 0.49005],
         3: [0.970299, -1.940598, 0.4851495],
         4: [0.96059601, -1.92119202, 0.480298005],
         5: [0.9509900499, -1.9019800998, 0.4754950249]}),
-    # §8.2 optax adamw(0.1, weight_decay=0.1)
+    # optax adamw(0.1, weight_decay=0.1)
     ("8.2 optax adamw", "adamw", {}, {5: [0.9509900499, -1.9019800998, 0.475495025]}),
-    # §8.2 optax lion (identical line)
+    # optax lion (identical line)
     ("8.2 optax lion", "lion", {}, {5: [0.9509900499, -1.9019800998, 0.475495025]}),
-    # §8.2 pytorch-pretrained-bert BertAdam(lr=0.1, weight_decay=0.1) [torch float64]
+    # pytorch-pretrained-bert BertAdam(lr=0.1, weight_decay=0.1) [torch float64]
     ("8.2 BertAdam", "bert_adamw", {}, {5: [0.9509900499, -1.9019800998, 0.475495025]}),
-    # §8.2 transformers 4.49.0 AdamW(weight_decay=0.1), correct_bias True and False
+    # transformers 4.49.0 AdamW(weight_decay=0.1), correct_bias True and False
     ("8.2 transformers AdamW correct_bias", "transformers_adamw", {}, {5: [0.9509900499, -1.9019800998, 0.475495025]}),
     ("8.2 transformers AdamW no correct_bias", "transformers_adamw[bias_correction=off]", {},
      {5: [0.9509900499, -1.9019800998, 0.475495025]}),
-    # §8.2 torch NAdam/RAdam(decoupled_weight_decay=True): identical to torch AdamW
+    # torch NAdam/RAdam(decoupled_weight_decay=True): identical to torch AdamW
     ("8.2 torch NAdam(decoupled)", "nadamw", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
     ("8.2 torch RAdam(decoupled)", "radamw", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
     ("8.2 torch NAdam(decoupled), derived", "nadam[decay=decoupled]", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
     ("8.2 torch RAdam(decoupled), derived", "radam[decay=decoupled]", {}, {5: [0.9509900499, -1.9019800998, 0.4754950249]}),
-    # §8.3 re-impl Loshchilov & Hutter Alg. 2, alpha = 0.1, lambda = 0.1, eta_t = 1
+    # re-impl Loshchilov & Hutter Alg. 2, alpha = 0.1, lambda = 0.1, eta_t = 1
     ("8.3 L&H Alg.2 eta=1", "adamw_paper", {"eta": 1.0}, {
         1: [0.9, -1.8, 0.45],
         5: [0.59049, -1.18098, 0.295245]}),
-    # §8.3 re-impl Alg. 2 with eta_t = 0.5
+    # re-impl Alg. 2 with eta_t = 0.5
     ("8.3 L&H Alg.2 eta=0.5", "adamw_paper", {"eta": 0.5}, {
         1: [0.95, -1.9, 0.475],
         5: [0.7737809375, -1.547561875, 0.3868904687]}),
-    # §8.3 optax lamb(0.1, weight_decay=0.1) with zero loss gradient
+    # optax lamb(0.1, weight_decay=0.1) with zero loss gradient
     ("8.3 optax lamb", "lamb", {}, {
         1: [0.9, -1.8, 0.45],
         5: [0.59049, -1.18098, 0.295245]}),
-    # §8.3 re-impl mxnet v0.7.0 Adam(lr=0.1, wd=0.1) (NumPy float64)
+    # re-impl mxnet v0.7.0 Adam(lr=0.1, wd=0.1) (NumPy float64)
     ("8.3 mxnet v0.7 Adam", "mxnet_v07_adam", {}, {
         1: [0.9968377223, -1.9936754447, 0.4984188612],
         5: [0.9889502663, -1.9779005326, 0.4944751331]}),
-    # §8.3 torch SGD(momentum=0.9, weight_decay=0.1)
+    # torch SGD(momentum=0.9, weight_decay=0.1)
     ("8.3 torch SGD(momentum)", "sgd_momentum", {"momentum": 0.9}, {
         2: [0.9711, -1.9422, 0.48555],
         5: [0.8716340259, -1.7432680518, 0.4358170129]}),
-    # §8.3 torch NAdam(weight_decay=0.1): see test_torch_nadam_zero_grad_8_3 (float32 mu_product)
-    # §8.3 torch RAdam(weight_decay=0.1) (rho_t <= 5 -> lr*m_hat); t = 2 only the first element printed
+    # torch NAdam(weight_decay=0.1): see test_torch_nadam_zero_grad_8_3 (float32 mu_product)
+    # torch RAdam(weight_decay=0.1) (rho_t <= 5 -> lr*m_hat); t = 2 only the first element printed
     ("8.3 torch RAdam", "radam", {}, {
         5: [0.9505417065, -1.901083413, 0.4752708532]}),
-    # §8.3 torch Adagrad(weight_decay=0.1)
+    # torch Adagrad(weight_decay=0.1)
     ("8.3 torch Adagrad", "adagrad", {}, {
         1: [0.9000000001, -1.9, 0.4000000002],
         5: [0.6977148623, -1.6867615982, 0.2226917846]}),
-    # §8.3 torch RMSprop(weight_decay=0.1)
+    # torch RMSprop(weight_decay=0.1)
     ("8.3 torch RMSprop", "rmsprop", {}, {
         1: [1e-06, -1.0000005, -0.499998],
         5: [0.0, -0.0983103272, -0.0103457985]}),
-    # §8.3 torch Adamax(weight_decay=0.1)
+    # torch Adamax(weight_decay=0.1)
     ("8.3 torch Adamax", "adamax", {}, {
         1: [0.90000001, -1.900000005, 0.40000002],
         5: [0.5515538409, -1.5257775677, 0.1001837819]}),
@@ -114,7 +115,7 @@ def _nadam_zero_grad(mu_product_float32: bool):
 
 
 def test_torch_nadam_zero_grad_8_3():
-    # §8.3 torch NAdam(weight_decay=0.1): t=1 [0.8943548314, -1.8943548261, 0.394354842]
+    # torch NAdam(weight_decay=0.1): t=1 [0.8943548314, -1.8943548261, 0.394354842]
     #                                      t=5 [0.6236629265, -1.6084596438, 0.15963913]
     #      mxnet Nadam(wd=0.1):            t=1 [0.8943548327, -1.8943548274, 0.3943548433]
     #                                      t=5 [0.6236629275, -1.608459645, 0.1596391308]
@@ -133,7 +134,7 @@ def test_torch_nadam_zero_grad_8_3():
 
 
 def test_torch_radam_t2_first_element():
-    # §8.3 torch RAdam(weight_decay=0.1): t=2 [0.9800526316, ...]
+    # torch RAdam(weight_decay=0.1): t=2 [0.9800526316, ...]
     run = trajectory("radam", W0, [np.zeros(3)] * 2, lr=0.1, weight_decay=0.1)
     assert abs(run.params[2][0] - 0.9800526316) <= ATOL
 
@@ -145,7 +146,7 @@ def test_bert_layer_bias_excluded_8_2():
 
 
 def test_optax_adamw_linear_schedule_8_3():
-    # §8.3 optax adamw(linear_schedule 0.1 -> 0 over 10 steps, wd=0.1): the schedule sees the 0-based
+    # optax adamw(linear_schedule 0.1 -> 0 over 10 steps, wd=0.1): the schedule sees the 0-based
     # count, lr_1 = 0.1, lr_2 = 0.09: t=1 [0.9899999999, ...] t=2 [0.9810900002, -1.9621800005, 0.4905450001]
     run = trajectory("adamw", W0, [np.zeros(3)] * 2, lr=[0.1, 0.09], weight_decay=0.1)
     np.testing.assert_allclose(run.params[1], [0.9899999999, -1.9799999997, 0.4949999999], atol=ATOL)
@@ -153,7 +154,7 @@ def test_optax_adamw_linear_schedule_8_3():
 
 
 def test_bert_adam_warmup_8_3():
-    # §8.3 BertAdam(lr=0.1, wd=0.1, warmup=0.1, t_total=10): warmup_linear multiplier at the pre-increment
+    # BertAdam(lr=0.1, wd=0.1, warmup=0.1, t_total=10): warmup_linear multiplier at the pre-increment
     # progress x = step/t_total: x=0 -> 0 (x < warmup: x/warmup); x=0.1 -> (x-1)/(warmup-1) = 1;
     # x=0.2 -> 0.8/0.9. So lr_t = [0, 0.1, 0.1*8/9]: t=1 [1.0, -2.0, 0.5] t=2 [0.99, ...] t=3 [0.9812, -1.9624, 0.4906]
     run = trajectory("bert_adamw", W0, [np.zeros(3)] * 3, lr=[0.0, 0.1, 0.1 * 8 / 9], weight_decay=0.1)
