@@ -185,13 +185,7 @@ class Stepper:
     def bare_loop(self, built: Built, n: int) -> list[float]:
         """n per-step seconds from the plainest possible loop (perf_counter, native step, native sync),
         to measure the harness overhead; steppers whose native call differs from `built.step` override it."""
-        step, sync, pc, out = built.step, built.sync, time.perf_counter, []
-        for _ in range(n):
-            t0 = pc()
-            step()
-            sync()
-            out.append(pc() - t0)
-        return out
+        return samples(built.step, built.sync, n)
 
     def environment(self, device: str) -> dict[str, Any]:
         return {}

@@ -21,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from optconform.adapters.base import Arg
+
 #: Hyper-parameters that are per-step schedules of each probe scenario: never overridden.
 SCHEDULES = ("lr", "eta")
 
@@ -177,10 +179,10 @@ def load_factory(spec: str) -> Callable:
     return obj
 
 
-def factory_signature(factory: Callable, style: str, rule, aliases: Mapping[str, tuple[str, ...]] | None = None) -> None:
+def factory_signature(factory: Callable, style: str, rule, aliases: Mapping[str, tuple[Arg, ...]] | None = None) -> None:
     """The factory can be called as the adapter calls it: torch `factory(params, **hp)`, optax/Keras
     `factory(**hp)`, every required argument besides params being a canonical name of the rule or one
-    of its native `aliases` (canonical -> argument names, e.g. beta1 -> betas[0]). A class works as
+    of its native `aliases` (canonical -> argument names, e.g. beta1 -> Arg("betas", 0)). A class works as
     well as a function (its __init__ signature)."""
     try:
         sig = inspect.signature(factory)
@@ -194,7 +196,7 @@ def factory_signature(factory: Callable, style: str, rule, aliases: Mapping[str,
                              "write FUNC(params, lr, ...)")
         params = params[1:] if params[0].kind is not params[0].VAR_POSITIONAL else params
     canonical = set(rule.defaults)
-    native = {a.split("[")[0]: c for c, names in (aliases or {}).items() if c in canonical for a in names}
+    native = {a.name: c for c, names in (aliases or {}).items() if c in canonical for a in names}
     for p in params:
         required = p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)
         if required and ((p.name not in canonical and p.name not in native) or p.kind is p.POSITIONAL_ONLY):

@@ -58,8 +58,8 @@ def test_report_reads_and_merges(run_files, tmp_path, capsys):
 def test_run_selecting_no_case_is_not_a_pass(capsys):
     """A filter that selects nothing runs nothing: that must not exit 0 ("everything conforms")."""
     rc = cli.main(["run", "--framework", "torch", "-k", "NoSuchOptimizer", "--quiet"])
-    capsys.readouterr()
-    assert rc != 0
+    err = capsys.readouterr().err
+    assert rc == 2 and "selects no case" in err
 
 
 def test_run_on_unknown_device_is_a_usage_error(capsys):

@@ -199,8 +199,14 @@ WD_FREE_FOR_POSITIVE_WD = {"lamb", "lamb_uncorrected"}
 
 
 def test_decaying_presets_classified():
-    assert NORMALISED_COUPLED | WD_FREE_FOR_POSITIVE_WD <= set(DECAYING)
-    assert len(DECAYING) >= 20
+    """The two classes follow from the knobs, so a new preset lands in the right one: coupled decay under
+    a second-moment normalisation (every coupled family but SGD, and RAdam, whose first steps are
+    unrectified momentum steps), and a trust ratio over the decayed update (`with_decay`)."""
+    knobs = {name: get_rule(name).knobs for name in DECAYING}
+    assert NORMALISED_COUPLED == {n for n, k in knobs.items()
+                                  if k["decay"] == "coupled" and get_rule(n).family not in ("sgd", "radam")}
+    assert WD_FREE_FOR_POSITIVE_WD == {n for n, k in knobs.items()
+                                       if k.get("trust_ratio") == "on" and k.get("trust_ratio_scope") == "with_decay"}
 
 
 @pytest.mark.parametrize("rule", DECAYING)
