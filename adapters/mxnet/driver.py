@@ -29,7 +29,7 @@ class MXNetDriver(Driver):
     same way; lr_t*eta_t folded unless the case maps eta."""
 
     def __init__(self, mx, case: MXNetCase, inp: RunInput, device: str, dtype: str):
-        self.mx, self.case, self.dtype = mx, case, dtype
+        self.mx, self.dtype = mx, dtype
         self.ctx = mx.gpu(0) if device == "gpu" else mx.cpu()
         self.names = inp.tensors
         self.native_eta = "eta" in case.hp_map

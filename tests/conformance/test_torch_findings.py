@@ -10,7 +10,7 @@ from optconform.testing import require
 require('torch', 'torch')
 
 from optconform import runner  # noqa: E402
-from optconform.adapters.torch_adapter import ADAPTER  # noqa: E402
+from optconform.adapters.torch import ADAPTER  # noqa: E402
 
 
 def _run(case_id: str, dtype: str = "float64"):
