@@ -12,9 +12,9 @@ BUILTIN = {
     "torch": "optconform.adapters.torch:ADAPTER",
     "tensorflow": "optconform.adapters.keras_adapter:TF_ADAPTER",
     "keras-jax": "optconform.adapters.keras_adapter:JAX_ADAPTER",
-    "bert": "optconform.adapters.bert_adapter:ADAPTER",
-    "bert-tf": "optconform.adapters.bert_tf_adapter:ADAPTER",
-    "mxnet": "optconform.adapters.mxnet_adapter:ADAPTER",
+    "bert": "optconform.adapters.bert:ADAPTER",
+    "bert-tf": "optconform.adapters.bert_tf:ADAPTER",
+    "mxnet": "optconform.adapters.mxnet:ADAPTER",
     "jax": "optconform.adapters.optax_adapter:ADAPTER",
 }
 GROUP = "optconform.adapters"

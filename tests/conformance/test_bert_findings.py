@@ -1,4 +1,4 @@
-"""The BERT-lineage findings as named tests (adapters/bert_adapter.py, adapters/bert_tf_adapter.py).
+"""The BERT-lineage findings as named tests (adapters/bert, adapters/bert_tf).
 
 Which optimizer reproduces google-research/bert's AdamWeightDecayOptimizer exactly, which ports only
 claim to, and what their defaults (clipping, warmup schedules, exclusion) really do. The defaults

@@ -1,6 +1,6 @@
 """The MXNet 1.9.1 findings, as named tests: MXNet Adam is coupled L2 with the decay inside the clip,
 `adamw_update` decays by eta*wd (never lr), and each registered deviation
-(optconform/known_deviations/mxnet.toml) is shown directly."""
+(adapters/mxnet/deviations.toml) is shown directly."""
 from __future__ import annotations
 
 
@@ -13,8 +13,9 @@ require('mxnet', 'mxnet')
 
 from optconform import compare, deviations, plan, runner  # noqa: E402
 from optconform.adapters.base import RunInput  # noqa: E402
-from optconform.adapters.mxnet_adapter import ADAPTER  # noqa: E402
+from optconform.adapters.mxnet import ADAPTER  # noqa: E402
 from optconform.reference import get_rule, trajectory  # noqa: E402
+from optconform.reference.precision import FLOAT32  # noqa: E402
 
 mx = ADAPTER.load()
 VERSION = ADAPTER.version()
@@ -54,13 +55,13 @@ def test_mxnet_adam_conforms_with_float32_exact_betas():
     hp = {**plan.scenario_hp("mxnet_adam", golden), "beta1": 0.875, "beta2": 0.998046875}
     inp = RunInput(golden.tensors, golden.params0, golden.grads, golden.lr, golden.eta, hp)
     native = ADAPTER.run(_case("mxnet-Adam[optimizer]"), inp, "cpu", "float32").params
-    ref = {**plan.round_hp(hp, "float32"), "lr": list(golden.lr)}
+    ref = {**FLOAT32.round_hp(hp), "lr": list(golden.lr)}
     assert _units("mxnet_adam", golden, native, "float32", **ref) <= 1.0
     assert _units("mxnet_adam[clip_scope=gradient]", golden, native, "float32", **ref) > 100, "wd*w is clipped with g"
     assert _units("adam_l2", golden, native, "float32", **ref) > 1.0
     assert _units("adamw_eps_hat", golden, native, "float32", **ref) > 100, "coupled, not decoupled"
     # with the default betas the Python-side correction uses the exact betas, the kernel float32 ones:
-    # modelled (hp_dtype powers=exact), so the float32 rows conform and name their maths
+    # modelled (precision powers=exact), so the float32 rows conform and name their maths
     assert deviations.lookup("mxnet", VERSION, "mxnet-Adam[optimizer]", "mxnet_adam__zero_grad", "cpu", "float32") is None
 
 
