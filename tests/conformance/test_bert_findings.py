@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 
 from optconform import plan, runner
-from optconform.testing import required_frameworks
+from optconform.testing import case_by_id, golden_named, required_frameworks, run_row
 from optconform.reference import get_rule, trajectory
 from optconform.reference.rules import same_maths
 from optconform.reference.tolerance import error_units, tolerance
+
+pytestmark = pytest.mark.framework("bert", "bert-tf")
 
 REQUIRE = required_frameworks()
 
@@ -48,16 +50,7 @@ def bert_tf():
     return _adapter("bert-tf")
 
 
-def _case(adapter, case_id: str):
-    return next(c for c in adapter.cases() if c.id == case_id)
-
-
-def _golden(name: str):
-    return next(g for g in plan.all_goldens() if g.name == name)
-
-
-def _run(adapter, case_id: str, dtype: str):
-    return runner.run_case(adapter, _case(adapter, case_id), "cpu", dtype, adapter.version())
+_case, _golden, _run = case_by_id, golden_named, run_row
 
 
 def _units(native, expected, dtype: str, rule: str) -> float:

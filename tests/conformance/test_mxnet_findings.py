@@ -7,30 +7,31 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optconform.testing import require
+from optconform.testing import case_by_id, golden_named, require, run_row
 
 require('mxnet', 'mxnet')
 
-from optconform import compare, deviations, plan, runner  # noqa: E402
+from optconform import compare, deviations, plan  # noqa: E402
 from optconform.adapters.base import RunInput  # noqa: E402
 from optconform.adapters.mxnet import ADAPTER  # noqa: E402
 from optconform.reference import get_rule, trajectory  # noqa: E402
 from optconform.reference.precision import FLOAT32  # noqa: E402
+
+pytestmark = pytest.mark.framework("mxnet")
 
 mx = ADAPTER.load()
 VERSION = ADAPTER.version()
 
 
 def _case(case_id: str):
-    return next(c for c in ADAPTER.cases() if c.id == case_id)
+    return case_by_id(ADAPTER, case_id)
 
 
 def _run(case_id: str, dtype: str = "float32"):
-    return runner.run_case(ADAPTER, _case(case_id), "cpu", dtype, VERSION)
+    return run_row(ADAPTER, case_id, dtype)
 
 
-def _golden(name: str):
-    return next(g for g in plan.all_goldens() if g.name == name)
+_golden = golden_named
 
 
 def _units(rule: str, golden, native, dtype: str, **hp) -> float:
