@@ -15,7 +15,7 @@ BUILTIN = {
     "bert": "optconform.adapters.bert_adapter:ADAPTER",
     "bert-tf": "optconform.adapters.bert_tf_adapter:ADAPTER",
     "mxnet": "optconform.adapters.mxnet_adapter:ADAPTER",
-    "jax": "optconform.adapters.optax_adapter:ADAPTER",
+    "jax": "optconform.adapters.optax:ADAPTER",
 }
 GROUP = "optconform.adapters"
 

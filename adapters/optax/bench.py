@@ -1,13 +1,14 @@
-"""optax (JAX) stepper for the step-time benchmark (optconform.bench).
+"""optax (JAX) stepper for the step-time benchmark (optconform.bench), built on the conformance driver.
 
 Variants: the adapter's ``jit`` cases (one ``jax.jit(step, donate_argnums=(0, 1))`` per step, params and
 optimizer state donated, the pattern of a real training loop) and ``eager`` cases (`opt.update` and
-`optax.apply_updates` dispatched op by op). The GradientTransformation is the one the adapter builds
-for the conformance run (`OptaxAdapter._transformation`), at the benchmark's constant hyper-parameters.
+`optax.apply_updates` dispatched op by op). The GradientTransformation is the one the driver builds for
+the conformance run (optconform.adapters.optax.transform), at the benchmark's constant hyper-parameters.
 
-The jit step is traced and compiled on the first call: the first step's time is the compile time
-(reported apart as `first_step_s` / `compile_s`). Sync is `jax.block_until_ready` on the new params
-and state. Float32 runs inside ``jax.enable_x64(False)`` like the adapter's float32 runs.
+The jit step is traced and compiled on the first call (`OptaxDriver.step`): the first step's time is
+the compile time (reported apart as `first_step_s` / `compile_s`). Sync is `jax.block_until_ready` on
+the new params and state. Float32 steps run in JAX's default configuration (x64 off, like the adapter's
+float32 runs); float64 steps enter ``jax.enable_x64(True)`` themselves (`OptaxDriver.step`).
 
 The stream probe is a jitted ``w + r`` with ``w`` donated (in place where XLA honours the donation),
 one call per written array. Thread count: XLA's CPU thread pool is fixed at backend start-up, so
@@ -15,13 +16,10 @@ one call per written array. Thread count: XLA's CPU thread pool is fixed at back
 """
 from __future__ import annotations
 
-import contextlib
-import math
 from typing import Any
 
-from optconform.adapters.base import RunInput
-
-from .bench import Built, Stepper
+from optconform.adapters.base import Case
+from optconform.bench import Built, Stepper
 
 
 class OptaxStepper(Stepper):
@@ -32,69 +30,33 @@ class OptaxStepper(Stepper):
     def jax(self):
         return self.adapter.load()[0]
 
-    def _device(self, device: str):
-        jax = self.jax
-        return jax.devices("gpu")[0] if device == "cuda" else jax.devices("cpu")[0]
-
     def environment(self, device: str) -> dict[str, Any]:
         jax, optax = self.adapter.load()
         return {"framework_version": self.adapter.version(), "device_name": self.adapter.device_name(device),
                 "jax_backend": jax.default_backend(), "optax": optax.__version__}
 
-    def _context(self, device: str, dtype: str):
+    def sync(self, device: str, driver=None):
         jax = self.jax
-        stack = contextlib.ExitStack()
-        stack.enter_context(jax.enable_x64(dtype == "float64"))
-        stack.enter_context(jax.default_device(self._device(device)))
-        return stack
-
-    def build(self, case, shapes, device: str, dtype: str, hp: dict[str, Any], seed: int = 0) -> Built:
-        jax, optax = self.adapter.load()
-        jnp = jax.numpy
-        ctx = self._context(device, dtype)
-        with ctx:
-            dev = self._device(device)
-            names = [f"p{i}" for i in range(len(shapes))]
-            key = jax.random.PRNGKey(seed)
-            params, grads = {}, {}
-            for name, shape in zip(names, shapes):
-                key, k1, k2 = jax.random.split(key, 3)
-                params[name] = jax.device_put(jax.random.normal(k1, shape, dtype=getattr(jnp, dtype)), dev)
-                grads[name] = jax.device_put(1e-3 * jax.random.normal(k2, shape, dtype=getattr(jnp, dtype)), dev)
-            inp = RunInput(tensors=tuple(names), params0={}, grads=(), lr=(float(hp["lr"]),), eta=(1.0,), hp=hp)
-            opt = self.adapter._transformation(case, inp, getattr(jnp, dtype), names, False)
-            state = opt.init(params)
-            jax.block_until_ready((params, grads, state))
-
-        def update(params, state, grads):
-            updates, state = opt.update(grads, state, params)
-            return optax.apply_updates(params, updates), state
-
-        fn = jax.jit(update, donate_argnums=(0, 1)) if case.variant == "jit" else update
-        box = [params, state]
-
-        if dtype == "float64":
-            def step():
-                with jax.enable_x64(True):
-                    box[0], box[1] = fn(box[0], box[1], grads)
-        else:                                   # JAX's default configuration: no per-step context
-            def step():
-                box[0], box[1] = fn(box[0], box[1], grads)
 
         def sync():
-            jax.block_until_ready(box)
+            jax.block_until_ready((driver.tree, driver.opt_state))
+        return sync
+
+    def build(self, case: Case, shapes, device: str, dtype: str, hp: dict[str, Any], seed: int = 0) -> Built:
+        built = super().build(case, shapes, device, dtype, hp, seed)
+        driver = built.native
+        self.jax.block_until_ready((driver.tree, driver.opt_state))
 
         def close():
-            box.clear()
-            grads.clear()
-        return Built(step=step, sync=sync, n_params=sum(math.prod(s) for s in shapes), n_tensors=len(shapes),
-                     native=fn, close=close)
+            driver.tree = driver.opt_state = None
+        built.close = close
+        return built
 
     def stream(self, n: int, arrays: int, written: int, device: str, dtype: str) -> Built:
         jax = self.jax
         jnp = jax.numpy
-        with self._context(device, dtype):
-            dev = self._device(device)
+        with self.adapter.context(device, dtype):
+            dev = self.adapter.jax_device(device)
             bufs = [jax.device_put(jnp.full((n,), 1.0 if i < written else 1e-3, dtype=getattr(jnp, dtype)), dev)
                     for i in range(arrays)]
         read_only = list(range(written, arrays)) or [0]

@@ -1,58 +1,43 @@
-"""optax adapter: pure `init`/`update` GradientTransformations on pytrees, run eagerly and under jax.jit.
+"""optax driver: pure `init`/`update` GradientTransformations on pytrees, run eagerly and under jax.jit.
 
 optax is the functional paradigm: an optimizer is a `GradientTransformation` (a chain of small
 transforms), its state an explicit pytree, and `optax.apply_updates(params, updates)` adds the final
-update. The adapter interface needs no special case for it: a `Case` names the optax alias (or the
-chain) in `native`, its fixed arguments in `kwargs`, how canonical hyper-parameters map onto the
-alias's arguments in `hp_map`, and its implementation `variant`:
+update. The adapter interface needs no special case for it: an `OptaxCase` names the optax alias (and
+the chain in front of it), its fixed arguments in `kwargs`, how canonical hyper-parameters map onto
+the alias's arguments in `hp_map`, and its implementation `variant`:
 
 - ``eager``: `opt.update` and `optax.apply_updates` dispatched op by op;
 - ``jit``: one ``jax.jit(step, donate_argnums=(0, 1))`` per step, params and state donated (the
   trajectory is copied to host before the buffers are handed back). Compiled executables are cached
   per (case, hyper-parameters, tree structure and shapes, dtype, device) and their trace+compile
-  time is counted separately (`OptaxAdapter.compile_seconds`), so matrix timings exclude it.
+  time is counted separately (`OptaxAdapter.jit_compile_seconds`; every JAX compile second of the
+  process in `OptaxAdapter.compile_seconds`), so matrix timings exclude it.
 
 float64 runs execute inside ``jax.enable_x64(True)``; float32 runs inside ``jax.enable_x64(False)``
 (JAX's default configuration, what a float32 user gets). Arrays are always created with an explicit
 dtype. Devices: cpu always; ``cuda`` when JAX sees a GPU (auto-detected, never required).
 
-Hyper-parameters are passed the way optax users pass them: Python floats closed over by the
-transformation. The learning rate is a float when the golden keeps it constant and otherwise a
-schedule ``count -> lr[count]`` (optax evaluates schedules at the 0-based pre-increment count);
-case kwargs ``_schedules`` force the schedule path (lr and weight_decay as callables).
-Params are a nested dict built from the tensor names split at ``/`` (flax layout:
-``{"LayerNorm": {"gamma": ...}}``), so masks see the paths real models have.
+The transformation is built once per run with the run's whole lr sequence (a float when constant,
+else a schedule: optconform.adapters.optax.transform); `OptaxDriver.step` checks that the lr it is
+given is the one the optimizer uses at that step.
 
-Adapter directives in `Case.kwargs` (keys starting with ``_``; never passed to optax):
-``_chain`` (transforms put in front of the alias: ``clip`` = `optax.clip(clip_value)` when the golden
-clips, ``add_decayed_weights`` = coupled L2 the optax way), ``_mask`` (``pytree`` or ``callable``:
-the mask argument built from the spec's `weight_decay_exclude` regexes / `weight_decay_mask`),
-``_schedules`` (arguments given as callables of the step count).
-
-Sources: optax 0.2.8 `_src/alias.py`, `_src/transform.py`, `transforms/` (shared/notes/semantics.md
-section 3).
+Sources: optax 0.2.8 `_src/alias.py`, `_src/transform.py`, `transforms/` (spec/README.md, native-name
+crosswalk).
 """
 from __future__ import annotations
 
-import re
+import contextlib
 import threading
 import time
 from typing import Any, Mapping
 
 import numpy as np
 
-from .base import Adapter, Case, NativeRun, RunInput
+from optconform.adapters.base import Adapter, Case, Driver, RunInput
 
-_ADAM_HP = {"lr": "learning_rate", "beta1": "b1", "beta2": "b2", "eps": "eps"}
-_WD = {"weight_decay": "weight_decay"}
-_CLIP = {"clip_value": "clip"}
-_MASK = {"weight_decay_exclude": "mask.exclude", "weight_decay_mask": "mask.include"}
-_RMS = {"lr": "learning_rate", "rho": "decay", "eps": "eps", "centered": "centered",
-        "initial_accumulator_value": "initial_scale"}
-_RMS_UNCENTERED = {k: v for k, v in _RMS.items() if k != "centered"}
-_NO_TRUST_BOUNDS = {"trust_lower_bound": 0.0, "trust_upper_bound": float("inf")}
-_L2 = ("add_decayed_weights",)
-_L2_CLIP = ("clip", "add_decayed_weights")
+from . import cases as _cases
+from . import transform
+from .trees import from_tree, host, nestable, to_tree
 
 #: optax state class -> {field: spec state name} (the names the reference's pieces use).
 STATE_NAMES: Mapping[str, Mapping[str, str]] = {
@@ -64,160 +49,118 @@ STATE_NAMES: Mapping[str, Mapping[str, str]] = {
     "ScaleByRStdDevState": {"mu": "g_avg", "nu": "v"},
     "ScaleByRStdDevWithCountState": {"mu": "g_avg", "nu": "v"},
     "ScaleByLionState": {"mu": "m"},
+    "TraceState": {"trace": "momentum"},
 }
+#: Per-alias meanings: adamax's nu is the infinity norm u; a trace before the lr scaling (sgd) is the
+#: torch-form momentum buffer, after it (rmsprop) the velocity.
+ALIAS_STATE_NAMES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
+    "adamax": {"ScaleByAdamState": {"mu": "m", "nu": "u"}},
+    "rmsprop": {"TraceState": {"trace": "velocity"}},
+}
+#: Compile-time events of jax.monitoring counted in `OptaxAdapter.compile_seconds`.
+COMPILE_EVENTS = frozenset({"/jax/core/compile/jaxpr_trace_duration",
+                            "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                            "/jax/core/compile/backend_compile_duration"})
 
 
-def _configs() -> list[tuple[str, str, str, dict, dict, dict]]:
-    """(case name, native, claimed rule, fixed kwargs, hp_map, fixed_hp) per configuration.
-
-    Rules were chosen by reading optax 0.2.8 and confirmed by running (see the module docstring of
-    tests/conformance/test_jax_findings.py for the findings they state)."""
-    sgd_m = {"lr": "learning_rate", "momentum": "momentum"}
-    return [
-        # --- SGD: optax.sgd has no weight decay; trace (tr <- g + mu*tr) sits before the lr scaling
-        ("sgd", "optax.sgd", "sgd[decay=none]", {}, {"lr": "learning_rate"}, {}),
-        ("chain(add_decayed_weights,sgd)", "optax.sgd", "sgd", {"_chain": _L2_CLIP},
-         {"lr": "learning_rate", **_WD, **_CLIP}, {}),
-        ("sgd(momentum)", "optax.sgd", "sgd_momentum[decay=none]", {"nesterov": False}, sgd_m,
-         {"dampening": 0.0, "nesterov": False}),
-        ("sgd(momentum,nesterov)", "optax.sgd", "sgd_momentum[decay=none]", {"nesterov": True}, sgd_m,
-         {"dampening": 0.0, "nesterov": True}),
-        ("chain(add_decayed_weights,sgd(momentum))", "optax.sgd", "sgd_momentum", {"_chain": _L2_CLIP},
-         {**sgd_m, "nesterov": "nesterov", **_WD, **_CLIP}, {"dampening": 0.0}),
-        # --- Adam family
-        ("adam", "optax.adam", "adam", {}, dict(_ADAM_HP), {}),
-        ("chain(add_decayed_weights,adam)", "optax.adam", "adam_l2", {"_chain": _L2_CLIP},
-         {**_ADAM_HP, **_WD, **_CLIP}, {}),
-        ("adamw", "optax.adamw", "adamw", {}, {**_ADAM_HP, **_WD}, {}),
-        ("adamw(schedules)", "optax.adamw", "adamw", {"_schedules": ("learning_rate", "weight_decay")},
-         {**_ADAM_HP, **_WD}, {}),
-        # masks: BERT's goldens carry weight_decay_exclude = [LayerNorm, layer_norm, bias]; optax adamw
-        # with that mask is AdamW (bias-corrected) over BERT's exclusions
-        ("adamw(mask=pytree)", "optax.adamw", "bert_adamw[bias_correction=on]", {"_mask": "pytree"},
-         {**_ADAM_HP, **_WD, **_MASK}, {}),
-        ("adamw(mask=callable)", "optax.adamw", "bert_adamw[bias_correction=on]", {"_mask": "callable"},
-         {**_ADAM_HP, **_WD, **_MASK}, {}),
-        ("amsgrad", "optax.amsgrad", "amsgrad_corrected", {}, dict(_ADAM_HP), {}),
-        ("lamb", "optax.lamb", "lamb", {}, {**_ADAM_HP, **_WD}, dict(_NO_TRUST_BOUNDS)),
-        # --- AdaGrad: scale_by_rss, eps inside the root, 0 where the accumulator is 0
-        ("adagrad", "optax.adagrad", "adagrad_eps_inside[decay=none]", {},
-         {"lr": "learning_rate", "eps": "eps", "initial_accumulator_value": "initial_accumulator_value"},
-         {"lr_decay": 0.0}),
-        ("chain(add_decayed_weights,adagrad)", "optax.adagrad", "adagrad_eps_inside", {"_chain": _L2_CLIP},
-         {"lr": "learning_rate", "eps": "eps", "initial_accumulator_value": "initial_accumulator_value",
-          **_WD, **_CLIP}, {"lr_decay": 0.0}),
-        # --- RMSprop: momentum is a trace *after* the lr scaling (lr inside the buffer)
-        ("rmsprop", "optax.rmsprop", "rmsprop_eps_inside[decay=none]", {"eps_in_sqrt": True}, dict(_RMS), {}),
-        ("rmsprop(eps_in_sqrt=False)", "optax.rmsprop", "rmsprop[decay=none]", {"eps_in_sqrt": False},
-         dict(_RMS), {}),
-        ("rmsprop(momentum)", "optax.rmsprop", "rmsprop_eps_inside[decay=none,momentum_form=lr_inside]",
-         {"eps_in_sqrt": True}, {**_RMS, "momentum": "momentum"}, {}),
-        ("rmsprop(momentum,eps_in_sqrt=False)", "optax.rmsprop",
-         "rmsprop_momentum[decay=none,momentum_form=lr_inside]", {"eps_in_sqrt": False},
-         {**_RMS, "momentum": "momentum"}, {}),
-        # bias_correction with centered=True also corrects the gradient average (v_hat - g_avg_hat^2),
-        # which no knob of the spec expresses: those cases run the non-centered goldens only
-        ("rmsprop(bias_correction)", "optax.rmsprop", "rmsprop_eps_inside[decay=none,bias_correction=on]",
-         {"eps_in_sqrt": True, "bias_correction": True, "centered": False}, _RMS_UNCENTERED, {"centered": False}),
-        ("rmsprop(bias_correction,eps_in_sqrt=False)", "optax.rmsprop", "rmsprop[decay=none,bias_correction=on]",
-         {"eps_in_sqrt": False, "bias_correction": True, "centered": False}, _RMS_UNCENTERED, {"centered": False}),
-        ("chain(add_decayed_weights,rmsprop)", "optax.rmsprop", "rmsprop_eps_inside",
-         {"eps_in_sqrt": True, "_chain": _L2_CLIP}, {**_RMS, **_WD, **_CLIP}, {}),
-        # --- NAdam (Nesterov-Adam without a momentum schedule), RAdam, Adamax, Lion
-        ("nadam", "optax.nadam", "nadam_no_schedule", {}, dict(_ADAM_HP), {}),
-        ("nadamw", "optax.nadamw", "nadamw[nadam_schedule=none]", {}, {**_ADAM_HP, **_WD}, {}),
-        ("radam", "optax.radam", "radam_eps_outside", {}, dict(_ADAM_HP), {}),
-        ("adamax", "optax.adamax", "adamax[decay=none]", {}, dict(_ADAM_HP), {}),
-        ("chain(add_decayed_weights,adamax)", "optax.adamax", "adamax", {"_chain": _L2_CLIP},
-         {**_ADAM_HP, **_WD, **_CLIP}, {}),
-        ("lion", "optax.lion", "lion", {}, {"lr": "learning_rate", "beta1": "b1", "beta2": "b2", **_WD}, {}),
-    ]
+def state_names(case: Case) -> dict[str, Mapping[str, str]]:
+    """STATE_NAMES with the meanings of the case's alias (a user's factory: the generic ones)."""
+    alias = case.alias if isinstance(case, _cases.OptaxCase) else ""
+    return {**STATE_NAMES, **ALIAS_STATE_NAMES.get(alias, {})}
 
 
-VARIANTS = ("eager", "jit")
-#: Aliases whose bias corrections are `1 - decay**count` (optax tree_utils/_tree_math.py:442-452 at
-#: v0.2.8): a Python-float beta with the int32 count, i.e. beta rounded to float32 and the power in
-#: float32 without x64, exact and float64 with it (Case.hp_dtype "powers=param"; spec/tolerance.md,
-#: "Scalar precision").
-_POWERS = ("optax.adam", "optax.adamw", "optax.amsgrad", "optax.lamb", "optax.nadam", "optax.nadamw",
-           "optax.radam", "optax.adamax")
+class OptaxDriver(Driver):
+    """``opt = optax.<alias>(...)`` (or a user's factory(**hp)), ``state = opt.init(params)``; a step is
+    ``updates, state = opt.update(grads, state, params); params = optax.apply_updates(params, updates)``,
+    eager or one compiled ``jax.jit`` of it (compiled at the first step, cached by the adapter)."""
 
+    def __init__(self, adapter: "OptaxAdapter", case: Case, inp: RunInput, device: str, dtype: str):
+        jax, self.optax = adapter.load()
+        self.jax, self.adapter, self.case, self.inp = jax, adapter, case, inp
+        self.dev, self.dtype, self.x64 = adapter.jax_device(device), np.dtype(dtype), dtype == "float64"
+        self.names = list(inp.tensors)
+        self.nested = nestable(self.names)
+        self.schedule = transform.is_schedule(case, inp)
+        #: the lr the optimizer was given (None: a factory that takes none)
+        self.lrs = tuple(inp.lr) if case.factory is None or "lr" in case.hp_map else None
+        self.opt = transform.transformation(jax, self.optax, case, inp, getattr(jax.numpy, dtype),
+                                            self.names, self.nested)
+        self.tree = self._tree(inp.params0)
+        self.opt_state = self.opt.init(self.tree)
+        self.state_names = state_names(case)
+        self.t = 0
+        self._update = None
 
-def _cases() -> list[Case]:
-    cases = []
-    for name, native, rule, kwargs, hp_map, fixed in _configs():
-        hp_dtype = "powers=param" if native in _POWERS else None
-        if kwargs.get("_chain"):
-            native = "optax.chain(" + ", ".join(f"optax.{t}" for t in kwargs["_chain"]) + f", {native})"
-        for variant in VARIANTS:
-            cases.append(Case(framework="jax", name=name, native=native, rule=rule, variant=variant,
-                              kwargs=kwargs, hp_map=hp_map, fixed_hp=fixed, dtypes=("float64", "float32"),
-                              devices=("cpu", "cuda"), hp_dtype=hp_dtype))
-    return cases
+    def _tree(self, values: Mapping[str, np.ndarray]):
+        arrays = [self.jax.device_put(np.asarray(values[n], dtype=self.dtype), self.dev) for n in self.names]
+        return to_tree(self.names, arrays, self.nested)
 
+    def native_grads(self, grads: Mapping[str, np.ndarray]):
+        return self._tree(grads)
 
-# --- pytrees --------------------------------------------------------------------------------------
+    def _check_lr(self, lr_t: float) -> None:
+        """The optimizer owns its schedule: lr_t must be the lr it uses at this step."""
+        if self.lrs is None:
+            return
+        if self.schedule and self.t >= len(self.lrs):
+            raise ValueError(f"{self.case.id}: step {self.t} is past the {len(self.lrs)}-step lr schedule")
+        expected = self.lrs[self.t] if self.schedule else self.lrs[0]
+        if lr_t != expected:
+            raise ValueError(f"{self.case.id}: step {self.t} at lr {lr_t!r}, but the optimizer uses {expected!r}")
 
-def _nestable(names) -> bool:
-    """Whether the '/'-separated names form a tree (no name is a prefix path of another)."""
-    paths = [tuple(n.split("/")) for n in names]
-    if any("" in p for p in paths) or len(set(paths)) != len(paths):
-        return False
-    full = set(paths)
-    return not any(p[:i] in full for p in paths for i in range(1, len(p)))
+    def _step_fn(self):
+        opt, optax = self.opt, self.optax
 
+        def step(params, state, grads):
+            updates, state = opt.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+        return step
 
-def _to_tree(names, values, nested: bool) -> dict:
-    if not nested:
-        return dict(zip(names, values))
-    tree: dict = {}
-    for name, value in zip(names, values):
-        node = tree
-        *head, leaf = name.split("/")
-        for key in head:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return tree
+    def _compiled(self, grads):
+        """The jit variant's step: jax.jit(step, donate_argnums=(0, 1)), compiled ahead of time once per key."""
+        args = (self.tree, self.opt_state, grads)
+        leaves, treedef = self.jax.tree_util.tree_flatten(args)
+        config = {**self.case.native_kwargs(self.inp.hp),
+                  **{type(h).__name__: v for h, v in self.case.hooked(self.inp.hp).items()}}
+        key = (self.case.id, self.dtype.name, bool(self.jax.config.jax_enable_x64), str(self.dev),
+               repr(sorted(config.items())), tuple(self.inp.lr) if self.schedule else self.inp.lr[:1],
+               tuple(self.inp.tensors), str(treedef), tuple((x.shape, str(x.dtype)) for x in leaves))
+        return self.adapter.compiled(key, self._step_fn(), args)
 
+    def step(self, grads, lr_t: float, eta_t: float) -> None:
+        """One native step (eta is folded into lr: optax takes no schedule multiplier). float64 steps
+        run under x64 wherever they are called from (the benchmark times them outside the run's context)."""
+        self._check_lr(lr_t)
+        with self.jax.enable_x64(True) if self.x64 else contextlib.nullcontext():
+            if self._update is None:
+                self._update = self._compiled(grads) if self.case.variant == "jit" else self._step_fn()
+            self.tree, self.opt_state = self._update(self.tree, self.opt_state, grads)
+        self.t += 1
 
-def _from_tree(tree: Mapping, names, nested: bool) -> dict:
-    if not nested:
-        return {n: tree[n] for n in names}
-    out = {}
-    for name in names:
-        node = tree
-        for key in name.split("/"):
-            node = node[key]
-        out[name] = node
-    return out
+    def params(self) -> dict[str, np.ndarray]:
+        # host copies, taken before the next step donates these buffers
+        return {n: host(v) for n, v in from_tree(self.tree, self.names, self.nested).items()}
 
+    def state(self) -> dict[str, dict[str, np.ndarray]]:
+        """The spec-named state tensors found in the optax state pytree."""
+        out: dict[str, dict[str, np.ndarray]] = {}
 
-def _alias(case: Case) -> str:
-    """The optax alias a case calls: the last ``optax.NAME`` of its native expression."""
-    return re.findall(r"optax\.(\w+)", case.native)[-1]
-
-
-def _state_names(case: Case) -> dict[str, dict[str, str]]:
-    """STATE_NAMES with the per-alias meanings: adamax's nu is the infinity norm u; a trace before
-    the lr scaling (sgd) is the torch-form momentum buffer, after it (rmsprop) the velocity."""
-    names = {k: dict(v) for k, v in STATE_NAMES.items()}
-    alias = _alias(case)
-    if alias == "adamax":
-        names["ScaleByAdamState"] = {"mu": "m", "nu": "u"}
-    names["TraceState"] = {"trace": "velocity" if alias == "rmsprop" else "momentum"}
-    return names
-
-
-def _decayed(name: str, exclude, include) -> bool:
-    """The spec's decay selection: not excluded by any regex (re.search), and True in the mask."""
-    if include is not None and not include.get(name, True):
-        return False
-    return not any(re.search(pattern, name) for pattern in (exclude or ()))
-
-
-def _host(x) -> np.ndarray:
-    """A float64 host copy (never a view of a device buffer that may be donated later)."""
-    return np.array(np.asarray(x), dtype=np.float64, copy=True)
+        def visit(node) -> None:
+            fields = self.state_names.get(type(node).__name__)
+            if fields is not None:
+                for fld, spec in fields.items():
+                    try:
+                        values = from_tree(getattr(node, fld), self.names, self.nested)
+                    except (KeyError, TypeError):    # masked or partial trees: not exposed
+                        continue
+                    out[spec] = {n: host(v) for n, v in values.items()}
+            elif hasattr(node, "inner_state"):
+                visit(node.inner_state)
+            elif isinstance(node, tuple):
+                for child in node:
+                    visit(child)
+        visit(self.opt_state)
+        return out
 
 
 class OptaxAdapter(Adapter):
@@ -238,11 +181,9 @@ class OptaxAdapter(Adapter):
     def _import(self):
         import jax
         import optax
-        events = {"/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
-                  "/jax/core/compile/backend_compile_duration"}
 
         def listen(event: str, duration: float, **_kw) -> None:
-            if event in events:
+            if event in COMPILE_EVENTS:
                 self.compile_seconds += duration
         jax.monitoring.register_event_duration_secs_listener(listen)
         return jax, optax
@@ -267,149 +208,39 @@ class OptaxAdapter(Adapter):
             return getattr(gpus[0], "device_kind", "gpu") if gpus else "cuda (absent)"
         return "cpu"
 
+    def jax_device(self, device: str):
+        """The jax.Device of "cpu" / "cuda" (the first GPU)."""
+        jax, _ = self.load()
+        return self._gpus()[0] if device == "cuda" else jax.devices("cpu")[0]
+
     def cases(self) -> list[Case]:
-        return _cases()
+        return _cases.cases()
 
-    # --- building the transformation ------------------------------------------------------------
-
-    def _transformation(self, case: Case, inp: RunInput, dtype, names, nested: bool):
-        """The optax GradientTransformation of `case` for this scenario, built as a user would."""
-        jax, optax = self.load()
-        kwargs = case.native_kwargs(inp.hp)
-        if case.factory is not None:           # a user's constructor (optconform check): canonical names
-            if "lr" in case.hp_map:              # by the factory's own name for it (lr or learning_rate)
-                kwargs[case.hp_map["lr"]] = self._learning_rate(inp, dtype, force_schedule=False)
-            return case.factory(**kwargs)
-        chain = kwargs.pop("_chain", ())
-        mask_form = kwargs.pop("_mask", None)
-        schedules = set(kwargs.pop("_schedules", ()))
-        exclude, include = kwargs.pop("mask.exclude", None), kwargs.pop("mask.include", None)
-        clip = kwargs.pop("clip", None)
-        if mask_form is not None:
-            flags = {n: _decayed(n, exclude, include) for n in names}
-            if mask_form == "pytree":
-                kwargs["mask"] = _to_tree(names, [flags[n] for n in names], nested)
-            else:
-                def mask(tree):     # evaluated by optax on params at init and on updates at update
-                    return jax.tree_util.tree_map_with_path(
-                        lambda path, _: _decayed("/".join(str(k.key) for k in path), exclude, include), tree)
-                kwargs["mask"] = mask
-        elif exclude or include is not None:
-            raise ValueError(f"{case.id}: the golden excludes tensors from decay but the case has no mask")
-        learning_rate = self._learning_rate(inp, dtype, force_schedule="learning_rate" in schedules)
-        if "weight_decay" in schedules and "weight_decay" in kwargs:
-            kwargs["weight_decay"] = optax.constant_schedule(kwargs["weight_decay"])
-        fn = getattr(optax, _alias(case))
-        pre = []
-        for transform in chain:
-            if transform == "clip":
-                if clip is not None:
-                    pre.append(optax.clip(clip))
-            elif transform == "add_decayed_weights":
-                pre.append(optax.add_decayed_weights(kwargs.pop("weight_decay", 0.0)))
-        if clip is not None and "clip" not in chain:
-            raise ValueError(f"{case.id}: the golden clips gradients but the case has no clip transform")
-        opt = fn(learning_rate=learning_rate, **kwargs)
-        return optax.chain(*pre, opt) if pre else opt
-
-    def _learning_rate(self, inp: RunInput, dtype, force_schedule: bool):
-        """A float when the golden's lr is constant, else the schedule count -> lr[count]."""
+    @contextlib.contextmanager
+    def context(self, device: str, dtype: str):
+        """``jax.enable_x64(dtype == "float64")`` and ``jax.default_device`` of the run's device."""
         jax, _ = self.load()
-        lrs = [float(x) for x in inp.lr]
-        if not force_schedule and len(set(lrs)) <= 1:
-            return lrs[0]
-        table = jax.numpy.asarray(np.asarray(lrs), dtype=dtype)
-        return lambda count: table[count]       # optax calls schedules with the 0-based step count
+        with jax.enable_x64(dtype == "float64"), jax.default_device(self.jax_device(device)):
+            yield
 
-    # --- running ---------------------------------------------------------------------------------
+    def driver(self, case: Case, inp: RunInput, device: str, dtype: str) -> OptaxDriver:
+        return OptaxDriver(self, case, inp, device, dtype)
 
-    def _run(self, case: Case, inp: RunInput, device: str, dtype: str) -> NativeRun:
-        jax, optax = self.load()
-        with jax.enable_x64(dtype == "float64"):
-            dev = self._gpus()[0] if device == "cuda" else jax.devices("cpu")[0]
-            with jax.default_device(dev):
-                return self._run_on(case, inp, dev, dtype)
-
-    def _run_on(self, case: Case, inp: RunInput, dev, dtype_name: str) -> NativeRun:
-        jax, optax = self.load()
-        jnp = jax.numpy
-        dtype = getattr(jnp, dtype_name)
-        names = list(inp.tensors)
-        nested = _nestable(names)
-
-        np_dtype = np.dtype(dtype_name)
-
-        def tree(values: Mapping[str, np.ndarray]):
-            arrays = [jax.device_put(np.asarray(values[n], dtype=np_dtype), dev) for n in names]
-            return _to_tree(names, arrays, nested)
-
-        opt = self._transformation(case, inp, dtype, names, nested)
-        params = tree(inp.params0)
-        state = opt.init(params)
-        history = {n: [_host(v)] for n, v in _from_tree(params, names, nested).items()}
-        states: dict[str, dict[str, list]] = {}
-        state_names = _state_names(case)
-        self._record_state(state, state_names, names, nested, states)
-
-        def step(params, state, grads):
-            updates, state = opt.update(grads, state, params)
-            return optax.apply_updates(params, updates), state
-
-        if case.variant == "jit":
-            grads0 = tree(inp.grads[0]) if inp.steps else params
-            step = self._compiled_step(case, inp, dtype_name, dev, step, params, state, grads0)
-        for t in range(inp.steps):
-            params, state = step(params, state, tree(inp.grads[t]))
-            # copy out before the next step donates these buffers
-            for n, v in _from_tree(params, names, nested).items():
-                history[n].append(_host(v))
-            self._record_state(state, state_names, names, nested, states)
-        out_state = {k: {n: np.stack(v) for n, v in per.items()} for k, per in states.items()
-                     if len(per) == len(names) and all(len(v) == inp.steps + 1 for v in per.values())}
-        return NativeRun(params={n: np.stack(v) for n, v in history.items()}, state=out_state)
-
-    def _compiled_step(self, case, inp, dtype_name, dev, step, params, state, grads):
-        """jax.jit(step, donate_argnums=(0, 1)), compiled ahead of time once per key (timed)."""
+    def compiled(self, key, step, args):
+        """``jax.jit(step, donate_argnums=(0, 1))`` lowered and compiled for `args`, once per `key`
+        (timed into `jit_compile_seconds`)."""
         jax, _ = self.load()
-        leaves, treedef = jax.tree_util.tree_flatten((params, state, grads))
-        key = (case.id, dtype_name, bool(jax.config.jax_enable_x64), str(dev), repr(sorted(case.native_kwargs(inp.hp).items())),
-               tuple(inp.lr) if len(set(inp.lr)) > 1 or "_schedules" in case.kwargs else inp.lr[:1],
-               tuple(inp.tensors), str(treedef), tuple((x.shape, str(x.dtype)) for x in leaves))
         with self._lock:
-            compiled = self._compiled.get(key)
-        if compiled is None:
+            found = self._compiled.get(key)
+        if found is None:
             started = time.perf_counter()
-            compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+            found = jax.jit(step, donate_argnums=(0, 1)).lower(*args).compile()
             with self._lock:
                 self.jit_compile_seconds += time.perf_counter() - started
                 self.jit_compile_count += 1
-                self._compiled[key] = compiled
-        return compiled
+                self._compiled[key] = found
+        return found
 
-    def _record_state(self, state, state_names, names, nested, states) -> None:
-        """Append the spec-named state tensors found in the optax state pytree."""
-        def visit(node):
-            kind = type(node).__name__
-            if kind in state_names:
-                for fld, spec in state_names[kind].items():
-                    self._append(states, spec, getattr(node, fld), names, nested)
-                return
-            if hasattr(node, "inner_state"):
-                visit(node.inner_state)
-            elif isinstance(node, tuple):
-                for child in node:
-                    visit(child)
-        visit(state)
-
-    @staticmethod
-    def _append(states, spec, subtree, names, nested) -> None:
-        try:
-            values = _from_tree(subtree, names, nested)
-        except (KeyError, TypeError):    # masked or partial trees: not exposed
-            return
-        per = states.setdefault(spec, {})
-        for n, v in values.items():
-            per.setdefault(n, []).append(_host(v))
-
-
-ADAPTER = OptaxAdapter()
+    def stepper(self):
+        from .bench import OptaxStepper
+        return OptaxStepper(self)
