@@ -15,7 +15,7 @@ BUILTIN = {
     "bert": "optconform.adapters.bert:ADAPTER",
     "bert-tf": "optconform.adapters.bert_tf:ADAPTER",
     "mxnet": "optconform.adapters.mxnet:ADAPTER",
-    "jax": "optconform.adapters.optax_adapter:ADAPTER",
+    "jax": "optconform.adapters.optax:ADAPTER",
 }
 GROUP = "optconform.adapters"
 

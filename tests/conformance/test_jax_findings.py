@@ -23,8 +23,10 @@ from optconform.testing import require
 require('jax', 'jax', 'optax')
 
 from optconform import compare, plan, runner  # noqa: E402
-from optconform.adapters.optax_adapter import ADAPTER  # noqa: E402
+from optconform.adapters.optax import ADAPTER  # noqa: E402
 from optconform.reference import get_rule  # noqa: E402
+
+pytestmark = pytest.mark.framework("jax")
 
 VARIANTS = ["eager", "jit"]
 
@@ -81,7 +83,7 @@ def test_nadam_has_no_momentum_schedule(variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_radam_puts_eps_on_the_corrected_root(variant):
     result = _run(f"jax-radam[{variant}]")
-    # float64 rows are a registered precision deviation on some goldens (known_deviations/jax.toml):
+    # float64 rows are a registered precision deviation on some goldens (adapters/optax/deviations.toml):
     # the rule is still the nearest by orders of magnitude
     assert result.verdict in ("conforms", "xfail")
     assert result.matched_rule == "radam_eps_outside"
