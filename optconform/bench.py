@@ -127,6 +127,11 @@ class Stepper:
     def __init__(self, adapter: Adapter):
         self.adapter = adapter
 
+    @property
+    def module(self):
+        """The framework's module, as the adapter imports it."""
+        return self.adapter.load()
+
     # cases -------------------------------------------------------------------------------------
     def native_device(self, device: str) -> str:
         """The name `Case.devices` uses for `device` (cpu / cuda)."""

@@ -559,6 +559,20 @@ def _formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
+#: `optconform history` options: flag -> argparse keywords
+HISTORY_OPTIONS: dict[str, dict] = {
+    "--framework": {"default": "torch", "help": "torch, jax or tensorflow (default torch)"},
+    "--releases": {"help": "comma-separated release labels (default: every listed one)"},
+    "--out": {"default": "docs/history", "help": "output folder (default docs/history)"},
+    "--env-dir": {"default": "~/.cache/optconform/history", "help": "where the environments live"},
+    "--keep-envs": {"action": "store_true",
+                    "help": "keep each environment after its run (reused while its requirements are unchanged)"},
+    "--from-json": {"help": "no runs: regenerate the markdown from a history JSON written before"},
+    "--update": {"action": "store_true", "help": "rerun only --releases and keep the other releases' recorded runs "
+                 "from <out>/<framework>.json (each run records its own optconform commit)"},
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optconform", description="Conformance of optimizer update rules "
                                      "across frameworks, against a float64 reference.",
@@ -643,15 +657,8 @@ def _add_parsers(sub) -> None:
                        "in a throwaway environment, run the matrix on CPU in float64 and float32, and write "
                        "<out>/<framework>.md (cases x releases, what changed) and .json; exit 1 if a release "
                        "did not run")
-    p.add_argument("--framework", default="torch", help="torch, jax or tensorflow (default torch)")
-    p.add_argument("--releases", help="comma-separated release labels (default: every listed one)")
-    p.add_argument("--out", default="docs/history", help="output folder (default docs/history)")
-    p.add_argument("--env-dir", default="~/.cache/optconform/history", help="where the environments live")
-    p.add_argument("--keep-envs", action="store_true", help="keep each environment after its run (reused "
-                   "while its requirements are unchanged)")
-    p.add_argument("--from-json", help="no runs: regenerate the markdown from a history JSON written before")
-    p.add_argument("--update", action="store_true", help="rerun only --releases and keep the other releases' "
-                   "recorded runs from <out>/<framework>.json (each run records its own optconform commit)")
+    for flag, options in HISTORY_OPTIONS.items():
+        p.add_argument(flag, **options)
     p.set_defaults(func=_cmd_history)
     p = add("bench", "time native optimizer steps against the same-run memory roofline")
     p.add_argument("--framework", help="comma-separated frameworks with a benchmark stepper (default: every installed one)")

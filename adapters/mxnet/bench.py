@@ -37,15 +37,11 @@ class MXNetStepper(Stepper):
     framework = "mxnet"
     overhead_variants = ("op",)
 
-    @property
-    def mx(self):
-        return self.adapter.load()
-
     def native_device(self, device: str) -> str:
         return "gpu" if device == "cuda" else device
 
     def _ctx(self, device: str):
-        mx = self.mx
+        mx = self.module
         return mx.gpu(0) if device == "cuda" else mx.cpu()
 
     def bench_cases(self, rule: str, device: str) -> list[Case]:
@@ -60,25 +56,25 @@ class MXNetStepper(Stepper):
         return out
 
     def environment(self, device: str) -> dict[str, Any]:
-        mx = self.mx
+        mx = self.module
         return {"framework_version": mx.__version__, "device_name": self.adapter.device_name(self.native_device(device)),
                 "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                 "mxnet_features": [f.name for f in mx.runtime.Features().values() if f.enabled][:40]}
 
     def sync(self, device: str, driver=None):
-        return self.mx.nd.waitall
+        return self.module.nd.waitall
 
     def build(self, case: Case, shapes, device: str, dtype: str, hp: dict[str, Any], seed: int = 0) -> Built:
         """The adapter's driver on MXNet's name for the device, its initialisation finished
         (``nd.waitall()``) before anything is timed."""
         built = super().build(case, shapes, self.native_device(device), dtype, hp, seed)
         driver = built.native
-        self.mx.nd.waitall()
+        self.module.nd.waitall()
         built.close = driver.weights.clear
         return built
 
     def stream(self, n: int, arrays: int, written: int, device: str, dtype: str) -> Built:
-        nd = self.mx.nd
+        nd = self.module.nd
         ctx = self._ctx(device)
         bufs = [nd.full((n,), 1.0 if i < written else 1e-3, ctx=ctx, dtype=dtype) for i in range(arrays)]
         read_only = bufs[written:] or bufs[:1]

@@ -35,10 +35,6 @@ class TorchStepper(Stepper):
     framework = "torch"
     overhead_variants = ("fused",)
 
-    @property
-    def torch(self):
-        return self.adapter.load()
-
     def bench_cases(self, rule: str, device: str) -> list[Case]:
         cases = super().bench_cases(rule, device)
         base = next((c for c in cases if c.variant == "foreach"), None)
@@ -58,13 +54,13 @@ class TorchStepper(Stepper):
         return chosen[:2]
 
     def pin_threads(self, threads: int):
-        torch = self.torch
+        torch = self.module
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         return lambda: torch.set_num_threads(before)
 
     def environment(self, device: str) -> dict[str, Any]:
-        torch = self.torch
+        torch = self.module
         env = {"framework_version": torch.__version__, "device_name": self.adapter.device_name(device),
                "torch_num_threads": torch.get_num_threads(), "openmp": torch.backends.openmp.is_available()}
         if device == "cuda":
@@ -73,11 +69,11 @@ class TorchStepper(Stepper):
 
     def sync(self, device: str, driver=None):
         if device == "cuda":
-            return self.torch.cuda.synchronize
+            return self.module.cuda.synchronize
         return lambda: None
 
     def memory_probe(self, device: str):
-        torch = self.torch
+        torch = self.module
         if device != "cuda":
             return None, None
 
@@ -98,12 +94,12 @@ class TorchStepper(Stepper):
             driver.optimizer.state.clear()
             driver.tensors.clear()
             if device == "cuda":
-                self.torch.cuda.empty_cache()
+                self.module.cuda.empty_cache()
         built.close = close
         return built
 
     def stream(self, n: int, arrays: int, written: int, device: str, dtype: str) -> Built:
-        torch = self.torch
+        torch = self.module
         tdtype = getattr(torch, dtype)
         bufs = [torch.full((n,), 1.0 if i < written else 1e-3, device=device, dtype=tdtype) for i in range(arrays)]
         read_only = bufs[written:] or bufs[:1]
@@ -121,7 +117,7 @@ class TorchStepper(Stepper):
         driver, pc, out = built.native, time.perf_counter, []
         built.step()                              # assigns the gradients and the lr
         opt = driver.optimizer
-        sync = self.torch.cuda.synchronize if built.sync is self.torch.cuda.synchronize else None
+        sync = self.module.cuda.synchronize if built.sync is self.module.cuda.synchronize else None
         for _ in range(n):
             t0 = pc()
             opt.step()
