@@ -57,8 +57,7 @@ DEFAULT_RULES = ("adamw", "sgd_momentum", "adam", "adagrad", "lamb")
 DEFAULT_SIZES = {"cpu": (1e5, 1e6, 1e7, 1e8), "cuda": (1e5, 1e6, 1e7, 1e8, 1e9)}
 DEFAULT_LAYOUTS = ("flat", "bert-base")
 #: built-in steppers: framework -> "module:attribute" (a Stepper subclass taking the adapter)
-STEPPERS = {"jax": "optconform.bench_optax:OptaxStepper",
-            "tensorflow": "optconform.bench_keras:KerasTFStepper", "mxnet": "optconform.bench_mxnet:MXNetStepper"}
+STEPPERS = {"jax": "optconform.bench_optax:OptaxStepper", "mxnet": "optconform.bench_mxnet:MXNetStepper"}
 GROUP = "optconform.steppers"
 #: a sample lasts at least this long (steps shorter than this are repeated inside one sample)
 MIN_SAMPLE_S = 1e-4

@@ -82,7 +82,7 @@ def _params():
 
 
 def _diagnosis(case, golden, native, dtype) -> str:
-    best, units, _ = compare.match([(golden, native)], case.rule, dtype, case.hp_dtype)
+    best, units, _ = compare.match([(golden, native)], case.rule, dtype, case.precision)
     if best != case.rule and units <= 1.0:
         return f"the native run matches rule {best!r} ({compare.decay_kind(best)}), not {case.rule!r} ({compare.decay_kind(case.rule)})"
     return f"no preset of the {get_rule(case.rule).family!r} family matches; nearest {best!r} at {units:.3g} tolerance units"
@@ -91,7 +91,7 @@ def _diagnosis(case, golden, native, dtype) -> str:
 @pytest.mark.parametrize("adapter,case,golden,device,dtype", _params())
 def test_conforms(adapter, case, golden, device, dtype):
     native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
-    precision = plan.resolve_precision(case.hp_dtype, dtype)
+    precision = case.precision.resolved(dtype) if case.precision is not None else None
     expect = compare.expected(case.rule, golden, precision)
     cond = compare.conditioning(case.rule, golden, precision)
     knobs = get_rule(case.rule).knobs

@@ -19,6 +19,7 @@ from optconform import compare, plan, runner
 from optconform.golden.format import Golden
 from optconform.testing import keras_lane_adapter
 from optconform.reference import get_rule, trajectory
+from optconform.reference.precision import FLOAT32
 from optconform.reference.tolerance import error_units, tolerance
 
 ADAPTER = keras_lane_adapter()
@@ -80,7 +81,7 @@ def test_keras_has_no_coupled_l2(name, coupled):
         return
     runs = [(g, _native(case, g, "float32")) for g in plan.goldens_for(case)]
     runs = [(g, n) for g, n in runs if all(np.all(np.isfinite(n[t])) for t in g.tensors)]  # registered TF bug
-    worst = {rule: compare.worst_units(rule, runs, "float32", case.hp_dtype) for rule in (case.rule, coupled)}
+    worst = {rule: compare.worst_units(rule, runs, "float32", case.precision) for rule in (case.rule, coupled)}
     assert worst[coupled] > 100 * max(worst[case.rule], 1.0), worst
 
 
@@ -95,8 +96,8 @@ def test_exclude_from_weight_decay_matches_the_variable_name_not_the_layer():
     golden = _golden("bert_adamw__exclusion_names")
     native = _native(case, golden, "float64")
     rule = get_rule(case.rule)
-    precision = plan.resolve_precision(case.hp_dtype, "float64")
-    hp = {**plan.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}, precision),
+    precision = case.precision.resolved("float64")
+    hp = {**precision.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}),
           "weight_decay_exclude": ()}
     with_decay = trajectory(rule, dict(golden.params0), list(golden.grads),                 # nothing excluded
                             power_betas=compare.power_betas(case.rule, golden, precision), **hp).params
@@ -158,7 +159,7 @@ def test_norm_clipping_before_decay(kwarg, clip_hp):
     dtype = "float32"
     native = _native(case, golden, dtype)
     rule = get_rule(case.rule)
-    hp = {**plan.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}, "float32"), clip_hp: clip}
+    hp = {**FLOAT32.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}), clip_hp: clip}
     expect = trajectory(rule, dict(golden.params0), list(golden.grads), **hp).params
     plain = trajectory(rule, dict(golden.params0), list(golden.grads),
                        **{k: v for k, v in hp.items() if k != clip_hp}).params
