@@ -25,10 +25,9 @@ IQR; threads pinned on CPU (os.sched_setaffinity to the first `threads` CPUs of 
 the framework's thread setting, OMP_PROC_BIND=true when set before the framework loads); peak memory
 where the framework reports it (torch.cuda.max_memory_allocated; n/a on CPU).
 
-Frameworks plug in through a `Stepper` (build a native optimizer for a Case, return `step()` and
-`sync()`; a stream probe on the framework's own arrays; a bare timing loop): built-ins in
-`STEPPERS`, third-party ones under the entry-point group ``optconform.steppers``, or an adapter
-attribute ``bench_stepper``.
+Frameworks plug in through a `Stepper` (`Stepper.build` times the adapter's own `Driver.step`; a
+stream probe on the framework's own arrays; a bare timing loop), returned by `Adapter.stepper()`
+(adapters/<framework>/bench.py) or registered under the entry-point group ``optconform.steppers``.
 """
 from __future__ import annotations
 
@@ -56,8 +55,6 @@ from .fsio import atomic_write
 DEFAULT_RULES = ("adamw", "sgd_momentum", "adam", "adagrad", "lamb")
 DEFAULT_SIZES = {"cpu": (1e5, 1e6, 1e7, 1e8), "cuda": (1e5, 1e6, 1e7, 1e8, 1e9)}
 DEFAULT_LAYOUTS = ("flat", "bert-base")
-#: built-in steppers: framework -> "module:attribute" (a Stepper subclass taking the adapter)
-STEPPERS = {"tensorflow": "optconform.bench_keras:KerasTFStepper"}
 GROUP = "optconform.steppers"
 #: a sample lasts at least this long (steps shorter than this are repeated inside one sample)
 MIN_SAMPLE_S = 1e-4
@@ -209,15 +206,15 @@ def stepper_frameworks() -> list[str]:
 
 
 def get_stepper(framework: str, adapter: Adapter) -> Stepper:
-    """The stepper for `framework`: adapter.bench_stepper, a built-in, or an entry point."""
+    """The stepper for `framework`: the adapter's own (`Adapter.stepper`), else one registered under
+    the entry-point group ``optconform.steppers``."""
     own = adapter.stepper()
     if own is not None:
         return own
-    targets = dict(STEPPERS)
     try:
-        targets.update({ep.name: ep.value for ep in metadata.entry_points(group=GROUP) if ep.name not in STEPPERS})
-    except Exception:
-        pass
+        targets = {ep.name: ep.value for ep in metadata.entry_points(group=GROUP)}
+    except Exception:       # a broken distribution's metadata must not break discovery
+        targets = {}
     if framework not in targets:
         raise LookupError(f"no benchmark stepper for framework {framework!r} yet (steppers: {', '.join(sorted(targets))}); "
                           f"add one under the entry-point group {GROUP!r}")

@@ -10,8 +10,8 @@ from optconform.adapters.base import Adapter
 
 BUILTIN = {
     "torch": "optconform.adapters.torch:ADAPTER",
-    "tensorflow": "optconform.adapters.keras_adapter:TF_ADAPTER",
-    "keras-jax": "optconform.adapters.keras_adapter:JAX_ADAPTER",
+    "tensorflow": "optconform.adapters.keras:TF_ADAPTER",
+    "keras-jax": "optconform.adapters.keras:JAX_ADAPTER",
     "bert": "optconform.adapters.bert:ADAPTER",
     "bert-tf": "optconform.adapters.bert_tf:ADAPTER",
     "mxnet": "optconform.adapters.mxnet:ADAPTER",

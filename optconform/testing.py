@@ -55,9 +55,9 @@ def keras_lane_adapter():
     then keras-jax) that loads; skips the calling test module when none does."""
     import pytest
 
-    from optconform.adapters import keras_adapter
+    from optconform.adapters import keras
     from optconform.adapters.base import AdapterUnavailable
-    backends = (("tensorflow", keras_adapter.TF_ADAPTER), ("keras-jax", keras_adapter.JAX_ADAPTER))
+    backends = (("tensorflow", keras.TF_ADAPTER), ("keras-jax", keras.JAX_ADAPTER))
     for name, adapter in reversed(backends):
         if name in required_frameworks():
             adapter.load()

@@ -5,9 +5,12 @@ the canonical ones; the lr is a LearningRateSchedule returning each probe's lr (
 it: the reference is run on the float32-rounded lr, and on TF on the float32-rounded weight_decay)."""
 from __future__ import annotations
 
+import pytest
 
 from optconform.checking import check
 from optconform.testing import keras_lane_adapter
+
+pytestmark = pytest.mark.framework("tensorflow", "keras-jax")
 
 ADAPTER = keras_lane_adapter()
 keras = ADAPTER.load()

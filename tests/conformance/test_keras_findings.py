@@ -15,11 +15,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from optconform import compare, plan, runner
+from optconform import compare, plan
 from optconform.golden.format import Golden
-from optconform.testing import keras_lane_adapter
+from optconform.testing import golden_named, keras_lane_adapter, run_row
 from optconform.reference import get_rule, trajectory
+from optconform.reference.precision import FLOAT32
 from optconform.reference.tolerance import error_units, tolerance
+
+pytestmark = pytest.mark.framework("tensorflow", "keras-jax")
 
 ADAPTER = keras_lane_adapter()
 EAGER = "eager"
@@ -31,15 +34,14 @@ def _case(name: str, variant: str = EAGER):
 
 
 def _run(name: str, dtype: str = "float64", variant: str = EAGER):
-    return runner.run_case(ADAPTER, _case(name, variant), "cpu", dtype, ADAPTER.version())
+    return run_row(ADAPTER, _case(name, variant).id, dtype)
 
 
 def _native(case, golden: Golden, dtype: str):
     return ADAPTER.run(case, plan.run_input(case, golden, ADAPTER.supports_eta), "cpu", dtype).params
 
 
-def _golden(name: str) -> Golden:
-    return next(g for g in plan.all_goldens() if g.name == name)
+_golden = golden_named
 
 
 def test_adam_weight_decay_is_adamw_bitwise():
@@ -80,7 +82,7 @@ def test_keras_has_no_coupled_l2(name, coupled):
         return
     runs = [(g, _native(case, g, "float32")) for g in plan.goldens_for(case)]
     runs = [(g, n) for g, n in runs if all(np.all(np.isfinite(n[t])) for t in g.tensors)]  # registered TF bug
-    worst = {rule: compare.worst_units(rule, runs, "float32", case.hp_dtype) for rule in (case.rule, coupled)}
+    worst = {rule: compare.worst_units(rule, runs, "float32", case.precision) for rule in (case.rule, coupled)}
     assert worst[coupled] > 100 * max(worst[case.rule], 1.0), worst
 
 
@@ -95,8 +97,8 @@ def test_exclude_from_weight_decay_matches_the_variable_name_not_the_layer():
     golden = _golden("bert_adamw__exclusion_names")
     native = _native(case, golden, "float64")
     rule = get_rule(case.rule)
-    precision = plan.resolve_precision(case.hp_dtype, "float64")
-    hp = {**plan.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}, precision),
+    precision = case.precision.resolved("float64")
+    hp = {**precision.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}),
           "weight_decay_exclude": ()}
     with_decay = trajectory(rule, dict(golden.params0), list(golden.grads),                 # nothing excluded
                             power_betas=compare.power_betas(case.rule, golden, precision), **hp).params
@@ -158,7 +160,7 @@ def test_norm_clipping_before_decay(kwarg, clip_hp):
     dtype = "float32"
     native = _native(case, golden, dtype)
     rule = get_rule(case.rule)
-    hp = {**plan.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}, "float32"), clip_hp: clip}
+    hp = {**FLOAT32.round_hp({**plan.scenario_hp(case.rule, golden), "lr": list(golden.lr)}), clip_hp: clip}
     expect = trajectory(rule, dict(golden.params0), list(golden.grads), **hp).params
     plain = trajectory(rule, dict(golden.params0), list(golden.grads),
                        **{k: v for k, v in hp.items() if k != clip_hp}).params

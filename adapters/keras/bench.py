@@ -1,10 +1,11 @@
 """Keras 3 stepper (TensorFlow backend) for the step-time benchmark (optconform.bench).
 
 Variants: the adapter's ``eager`` (`optimizer.apply(grads, variables)` op by op), ``graph``
-(`tf.function` of it) and ``xla`` (`tf.function(jit_compile=True)`). The optimizer is built the way a
-user builds it: a float ``learning_rate`` and the case's native kwargs at the benchmark's
-hyper-parameters, `optimizer.build(variables)` before the first step; the first (traced/compiled)
-step's time is reported apart.
+(`tf.function` of it) and ``xla`` (`tf.function(jit_compile=True)`). Each row times the conformance
+run's own driver (driver.TFDriver on a rig.py rig: the case's native kwargs at the benchmark's
+hyper-parameters, `optimizer.build(variables)` before the first step, the constant lr read from the
+rig's float32 lr table by Keras' LearningRateSchedule, every step in the device's `tf.device` scope);
+the first (traced/compiled) step's time is reported apart. Closing a row discards the adapter's rigs.
 
 Rules: no Keras case claims ``adamw`` or ``sgd_momentum`` exactly (Keras AdamW is ``adamw_eps_hat``,
 SGD(momentum) the velocity form ``sgd_momentum_inside``), so those requested rules are answered by
@@ -18,12 +19,10 @@ pinning applies.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from optconform.adapters.base import Case
-
-from .bench import Built, Stepper
+from optconform.bench import Built, Stepper
 
 #: requested rule -> [(counterpart rule, preferred case name)]
 COUNTERPARTS = {
@@ -37,14 +36,8 @@ class KerasTFStepper(Stepper):
     overhead_variants = ("xla",)
 
     @property
-    def keras(self):
-        return self.adapter.load()
-
-    @property
     def tf(self):
-        self.adapter.load()
-        import tensorflow as tf
-        return tf
+        return self.adapter.tf
 
     def native_device(self, device: str) -> str:
         return "gpu" if device == "cuda" else device
@@ -71,6 +64,9 @@ class KerasTFStepper(Stepper):
                 "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                 "sync": "tf.experimental.sync_devices" if hasattr(tf.experimental, "sync_devices") else ".numpy() of one element"}
 
+    def sync(self, device: str, driver):
+        return self._sync(driver.rig.variables[0])
+
     def _sync(self, variable):
         tf = self.tf
         if hasattr(tf.experimental, "sync_devices"):
@@ -83,38 +79,9 @@ class KerasTFStepper(Stepper):
         return sync
 
     def build(self, case: Case, shapes, device: str, dtype: str, hp: dict[str, Any], seed: int = 0) -> Built:
-        import numpy as np
-        keras, tf = self.keras, self.tf
-        rng = np.random.default_rng(seed)
-        with tf.device(self._tf_device(device)):
-            variables = [keras.Variable(rng.standard_normal(s).astype(dtype), dtype=dtype, name=f"p{i}")
-                         for i, s in enumerate(shapes)]
-            grads = [tf.constant((1e-3 * rng.standard_normal(s)).astype(dtype)) for s in shapes]
-            kwargs = {k: v for k, v in case.native_kwargs(hp).items() if v is not None}
-            kwargs.pop("lr", None)
-            opt = getattr(keras.optimizers, case.native.rsplit(".", 1)[1])(learning_rate=float(hp["lr"]), **kwargs)
-            opt.build(variables)
-
-        def apply():
-            opt.apply(grads, variables)
-
-        if case.variant == "graph":
-            fn = tf.function(apply)
-        elif case.variant == "xla":
-            fn = tf.function(apply, jit_compile=True)
-        else:
-            fn = apply
-        dev = self._tf_device(device)
-
-        def step():
-            with tf.device(dev):
-                fn()
-
-        def close():
-            variables.clear()
-            grads.clear()
-        return Built(step=step, sync=self._sync(variables[0]), n_params=sum(math.prod(s) for s in shapes),
-                     n_tensors=len(shapes), native=opt, close=close)
+        built = super().build(case, shapes, self.native_device(device), dtype, hp, seed)
+        built.close = self.adapter.discard_rigs
+        return built
 
     def stream(self, n: int, arrays: int, written: int, device: str, dtype: str) -> Built:
         tf = self.tf
