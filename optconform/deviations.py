@@ -6,8 +6,6 @@ import functools
 import re
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 _REQUIRED = ("id", "framework", "versions", "kind", "reason", "issue")
 _KINDS = ("bug", "by-design", "precision")
@@ -175,10 +173,6 @@ def registry() -> tuple[Deviation, ...]:
         text = adapter.deviations_toml()
         if text:
             entries.extend(parse(text, f"{package}/deviations.toml"))
-    folder = resources.files("optconform").joinpath("known_deviations")
-    for item in sorted(folder.iterdir(), key=lambda p: p.name) if folder.is_dir() else ():
-        if item.name.endswith(".toml"):
-            entries.extend(parse(item.read_text("utf-8"), str(Path("optconform") / "known_deviations" / item.name)))
     return tuple(entries)
 
 
