@@ -142,7 +142,7 @@ def _registered_frameworks():
 def test_every_registry_cover_matches_a_run(name, adapter):
     """Each place a registry entry of this framework lists (a [[deviation.covers]]) matches at least
     one (case, golden, device, dtype) run of the installed adapter, or names the test that shows it:
-    an entry that matches nothing fails here (optconform/known_deviations/*.toml)."""
+    an entry that matches nothing fails here (adapters/<framework>/deviations.toml)."""
     version = adapter.version()
     runs = [(case.id, golden.name, device, dtype) for case in adapter.cases()
             for device in adapter.devices() if device in case.devices for dtype in case.dtypes
