@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from . import pieces as P
-from .rules import Rule
+from .rules import Rule, get_rule
 
 
 def _direction(family: str, k: Mapping[str, str], hp: Mapping[str, Any], pw: Mapping[str, Any]) -> list[P.Piece]:
@@ -67,9 +67,13 @@ def power_betas(hp: Mapping[str, Any], override: Mapping[str, float] | None) -> 
     return out
 
 
-def build_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, float] | None = None) -> list[P.Piece]:
+def build_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, float] | None = None,
+                iteration: str | None = None) -> list[P.Piece]:
     """The chain of pieces for `rule` with fully resolved hyper-parameters `hp`; `powers` overrides the
-    betas of the bias-correction powers (`power_betas`)."""
+    betas of the bias-correction powers (`power_betas`); `iteration` is the dtype a Muon Newton-Schulz
+    iteration rounds to (a precision knob; None: exact)."""
+    if rule.family == "muon":
+        return _muon_chain(rule, hp, names, powers, iteration)
     k = rule.knobs
     decay = k["decay"]
     decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
@@ -108,3 +112,53 @@ def build_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, f
 
 def _trace(hp: Mapping[str, Any], name: str) -> P.Piece:
     return P.trace(hp["momentum"], hp.get("dampening", 0.0), bool(hp.get("nesterov", False)), name)
+
+
+#: Muon's step for tensors that are not 2-D (knob non_matrix): the preset whose maths it is, and how
+#: Muon's hyper-parameters map onto that preset's.
+FALLBACK_HP = {"beta1": "adam_beta1", "beta2": "adam_beta2", "eps": "adam_eps", "weight_decay": "adam_weight_decay"}
+
+
+def _fallback_rule(kind: str, hp: Mapping[str, Any]) -> str:
+    if kind == "adamw_eps_hat":
+        return "adamw_eps_hat"                                                     # Keras' AdamW step
+    if kind == "adamw_nesterov":                                                   # optax.adamw(nesterov=...)
+        return "nadamw[nadam_schedule=none]" if hp["nesterov"] else "adamw"
+    raise ValueError(f"unknown non_matrix {kind!r}")
+
+
+def _muon_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, float] | None,
+                iteration: str | None) -> list[P.Piece]:
+    """rescale -> clip (all tensors) -> partition: 2-D tensors [coupled decay | pre-step shrink] ->
+    momentum -> Newton-Schulz -> shape scaling -> lr -> apply -> [post-step shrink]; the other tensors
+    the `non_matrix` step (spec/muon.md)."""
+    k = rule.knobs
+    decay = k["decay"]
+    decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
+    wd = hp.get("weight_decay", 0.0)
+    rate = hp.get("rms_rate", 0.0)
+    chain: list[P.Piece] = []
+    if hp["rescale_grad"] != 1.0:
+        chain.append(P.rescale_grad(hp["rescale_grad"]))                           # g <- rescale*g
+    chain.append(P.clip(hp["clip_value"], hp["clip_norm"], hp["clip_global_norm"]))
+    matrix: list[P.Piece] = []
+    if decay == "coupled":
+        matrix.append(P.add_coupled_decay(wd, decayed))                            # g <- g + wd*w
+    if decay == "decoupled" and k["decay_order"] == "before":
+        matrix.append(P.muon_shrink(wd, k["decay_scaling"], decayed, k["shape_scaling"], rate))  # w <- w - s*w
+    matrix += [P.muon_momentum(hp["momentum"], bool(hp["nesterov"]), k["muon_buffer"], k["bias_correction"] == "on"),
+               P.newton_schulz(hp["ns_a"], hp["ns_b"], hp["ns_c"], int(hp["ns_steps"]), hp["eps"],
+                               k["eps_placement"], iteration),                      # O = NS(b or look-ahead)
+               P.scale_by_shape(k["shape_scaling"], rate),                          # u <- scale(shape)*O
+               P.scale_by_lr(),                                                     # u <- -eta*lr*u
+               P.apply_updates()]                                                   # w <- w + u
+    if decay == "decoupled" and k["decay_order"] == "after":
+        matrix.append(P.muon_shrink(wd, k["decay_scaling"], decayed, k["shape_scaling"], rate))  # post-step
+    other: list[P.Piece] = []
+    if k["non_matrix"] != "none":
+        sub = {**hp, **{name: hp[muon_name] for name, muon_name in FALLBACK_HP.items()},
+               "rescale_grad": 1.0, "clip_value": None, "clip_norm": None, "clip_global_norm": None}
+        sub_powers = {name: powers[f"adam_{name}"] for name in ("beta1", "beta2") if f"adam_{name}" in (powers or {})}
+        other = build_chain(get_rule(_fallback_rule(k["non_matrix"], hp)), sub, names, sub_powers or None)
+    chain.append(P.partition(P.is_matrix, matrix, other))
+    return chain

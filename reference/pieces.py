@@ -312,3 +312,147 @@ def scale_by_lr(lr_decay: float = 0.0) -> Piece:
 def apply_updates() -> Piece:
     """w <- w + u."""
     return _stateless(lambda c, ctx: replace(c, params=_map(np.add, c.params, c.updates)))
+
+
+# --- Muon (spec/muon.md) ---------------------------------------------------------------------------
+
+def is_matrix(w: np.ndarray) -> bool:
+    """Muon's domain: 2-D tensors (every other tensor goes to the rule's `non_matrix` step)."""
+    return np.ndim(w) == 2
+
+
+def round_significand(x, bits: int) -> np.ndarray:
+    """x rounded to `bits` significant bits, to nearest with ties to even, from any float64 value (the
+    exponent range is not limited: bfloat16 has float32's, and the probes stay far inside it)."""
+    mant, exp = np.frexp(np.asarray(x, dtype=np.float64))
+    return np.ldexp(np.round(mant * 2.0 ** bits) / 2.0 ** bits, exp)
+
+
+#: Iteration dtype -> its significant bits (the precision knob `iteration` of `trajectory`).
+ITERATION_BITS = {"bfloat16": 8, "float16": 11, "float32": 24}
+
+
+def shape_scale(shape, kind: str, rms_rate: float = 0.0) -> float:
+    """The factor an orthogonalised r x c update is scaled by (knob shape_scaling)."""
+    rows, cols = shape
+    if kind == "none":
+        return 1.0
+    if kind == "rows_cols":
+        return math.sqrt(max(1.0, rows / cols))                # sqrt(max(1, r/c))
+    if kind == "cols_rows":
+        return math.sqrt(max(1.0, cols / rows))                # sqrt(max(1, c/r))
+    if kind == "rms":
+        return rms_rate * math.sqrt(max(rows, cols))           # rms_rate*sqrt(max(r, c))
+    raise ValueError(f"unknown shape_scaling {kind!r}")
+
+
+def muon_shrink(wd: float, scaling: str, decayed: Mapping[str, bool], kind: str, rms_rate: float) -> Piece:
+    """Decoupled decay of a Muon matrix: w <- w - s*w, s from decay_factor, or
+    s = eta_t*lr_t*scale(shape)*wd for decay_scaling = adjusted_lr."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        def s(w):
+            if scaling == "adjusted_lr":
+                return ctx.eta * ctx.lr * shape_scale(np.shape(w), kind, rms_rate) * wd   # x the adjusted lr
+            return decay_factor(scaling, wd, ctx, 1.0, 1.0)
+        return replace(c, params={k: w - s(w) * w if decayed[k] else w for k, w in c.params.items()})
+    return _stateless(update)
+
+
+def muon_momentum(mu: float, nesterov: bool, buffer: str, bias_correction: bool) -> Piece:
+    """Muon's buffer and the Newton-Schulz input: b <- mu*b + (1-mu)*g (ema) or mu*b + g (sum);
+    the input is b, or with nesterov the look-ahead (1-mu)*g + mu*b (ema) / g + mu*b (sum).
+    Bias-corrected (ema): b/(1-mu^t), look-ahead mu*b/(1-mu^(t+1)) + (1-mu)*g/(1-mu^t)."""
+    keep = 1.0 - mu if buffer == "ema" else 1.0                                  # weight of g in b
+
+    def update(c, state, ctx):
+        buf = _map(lambda b, g: mu * b + keep * g, state["momentum"], c.updates)  # b_t
+        if bias_correction:
+            bc, bc_next = 1.0 - mu ** ctx.t, 1.0 - mu ** (ctx.t + 1)
+            if nesterov:
+                out = _map(lambda b, g: mu * b / bc_next + (1.0 - mu) * g / bc, buf, c.updates)  # NAdam look-ahead
+            else:
+                out = _map(lambda b: b / bc, buf)                                  # b_hat
+        elif nesterov:
+            out = _map(lambda b, g: keep * g + mu * b, buf, c.updates)            # look-ahead
+        else:
+            out = dict(buf)
+        return replace(c, updates=out), {"momentum": buf}
+    return Piece(lambda params: {"momentum": _zeros(params)}, update)
+
+
+def newton_schulz(a: float, b: float, c: float, steps: int, eps: float, placement: str,
+                  iteration: str | None = None) -> Piece:
+    """updates <- NS(updates) per 2-D tensor: transpose a tall X, X <- X/(||X||_F + eps) ('norm_add')
+    or X/max(||X||_F, eps) ('norm_clamp'), then `steps` times A = X X^T, B = b*A + c*A^2,
+    X <- a*X + B X; transpose back. `iteration` (a precision knob: the dtype a native iterates in,
+    e.g. torch's bfloat16) rounds every value the iteration produces to that dtype's significand."""
+    bits = ITERATION_BITS[iteration] if iteration else None
+
+    def rnd(x):
+        return round_significand(x, bits) if bits else x
+
+    def ortho(g: np.ndarray) -> np.ndarray:
+        x = rnd(g)
+        tall = x.shape[0] > x.shape[1]
+        if tall:
+            x = x.T                                                                # work on the wide side
+        norm = rnd(np.sqrt(np.sum(x * x)))                                         # ||X||_F
+        if placement == "norm_add":
+            scale = rnd(norm + eps)                                                # ||X|| + eps
+        elif placement == "norm_clamp":
+            scale = max(norm, rnd(eps))                                            # max(||X||, eps)
+        else:
+            raise ValueError(f"unknown eps_placement {placement!r} for Muon")
+        x = rnd(x / scale)
+        for _ in range(steps):
+            gram = rnd(x @ x.T)                                                    # A = X X^T
+            poly = rnd(b * gram + c * (gram @ gram))                               # B = b*A + c*A^2
+            x = rnd(a * x + poly @ x)                                              # X <- a*X + B X
+        return x.T if tall else x
+
+    return _stateless(lambda carry, ctx: replace(carry, updates=_map(ortho, carry.updates)))
+
+
+def scale_by_shape(kind: str, rms_rate: float) -> Piece:
+    """updates <- scale(shape)*updates (knob shape_scaling)."""
+    return _stateless(lambda c, ctx: replace(c, updates=_map(
+        lambda u: shape_scale(np.shape(u), kind, rms_rate) * u, c.updates)))
+
+
+def partition(select: Callable[[np.ndarray], bool], inside: list[Piece], outside: list[Piece]) -> Piece:
+    """Two chains on two sets of tensors: `inside` on the tensors `select` picks (by their weight),
+    `outside` on the others; each chain sees only its tensors (a chain's own global quantities, e.g.
+    a global norm, span only them). Every piece keeps its state for every tensor; a tensor's state in
+    the chain that does not update it stays at its initial value."""
+    chains = (inside, outside)
+    names: list[list[list[str]]] = [[[] for _ in chain] for chain in chains]
+
+    def init(params):
+        out: State = {}
+        for which, chain in enumerate(chains):
+            for i, piece in enumerate(chain):
+                st = piece.init(params)
+                names[which][i] = list(st)
+                for name, tree in st.items():
+                    if name in out:
+                        raise AssertionError(f"two pieces both keep state {name!r}")
+                    out[name] = tree
+        return out
+
+    def update(c, state, ctx):
+        params, updates = dict(c.params), dict(c.updates)
+        new = {name: dict(tree) for name, tree in state.items()}
+        for which, chain in enumerate(chains):
+            keys = [k for k in c.params if bool(select(c.params[k])) == (which == 0)]
+            if not keys:
+                continue
+            carry = Carry(params={k: c.params[k] for k in keys}, updates={k: c.updates[k] for k in keys})
+            for i, piece in enumerate(chain):
+                local = {name: {k: new[name][k] for k in keys} for name in names[which][i]}
+                carry, local = piece.update(carry, local, ctx)
+                for name in names[which][i]:
+                    new[name].update(local[name])
+            params.update(carry.params)
+            updates.update(carry.updates)
+        return replace(c, params=params, updates=updates), new
+    return Piece(init, update)

@@ -122,7 +122,8 @@ def applicable_knobs(values: Mapping[str, str]) -> dict[str, str]:
 def relevant_knobs(values: Mapping[str, str], family: str = "") -> dict[str, str]:
     """Drop knobs whose `applies_when` condition is not met, and fold equivalent values.
 
-    Two knob vectors with equal relevant knobs define the same maths: with bias correction off,
+    Two knob vectors with equal relevant knobs define the same maths: Muon's decay x the adjusted lr
+    is decay x lr without shape scaling; with bias correction off,
     eps-hat is eps outside (bc2 = 1) and corrected_lr scaling is lr scaling (bc1 = bc2 = 1); plain SGD
     (no momentum) with coupled decay outside the clip is the lr-scaled pre-step shrink.
     """
@@ -132,6 +133,8 @@ def relevant_knobs(values: Mapping[str, str], family: str = "") -> dict[str, str
         # plain SGD: w - lr*(g + wd*w) is the lr-scaled pre-step shrink w - lr*wd*w - lr*g
         kept.pop("clip_scope")
         kept.update(decay="decoupled", decay_scaling="lr", decay_order="before")
+    if kept.get("decay_scaling") == "adjusted_lr" and kept.get("shape_scaling") == "none":
+        kept["decay_scaling"] = "lr"        # Muon: the adjusted lr is the lr when nothing scales it
     if kept.get("bias_correction") == "off":
         if kept.get("eps_placement") == "eps_hat":
             kept["eps_placement"] = "outside"
@@ -154,6 +157,10 @@ def _hp_vocabulary(family: Family, knob_values: Mapping[str, str]) -> dict[str, 
         hp.update(family.extra_hp["schedule_hp"])
     if knob_values.get("trust_ratio") == "on":
         hp.update(family.extra_hp["trust_ratio_hp"])
+    if knob_values.get("shape_scaling") == "rms":
+        hp.update(family.extra_hp["rms_hp"])
+    if knob_values.get("non_matrix", "none") != "none":
+        hp.update(family.extra_hp["fallback_hp"])
     return hp
 
 

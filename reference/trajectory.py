@@ -13,10 +13,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .chains import build_chain
-from .pieces import Carry, Ctx
+from .pieces import ITERATION_BITS, Carry, Ctx
 from .rules import PER_STEP_HP, Rule, get_rule, is_finite_number
 
 _BOOL_HP = ("nesterov", "centered")
+_INT_HP = ("ns_steps",)
 _OPTIONAL_HP = ("clip_value", "clip_norm", "clip_global_norm")
 _UNBOUNDED_HP = ("trust_upper_bound",)
 
@@ -96,6 +97,10 @@ def resolve_hp(rule: Rule, steps: int, hp: Mapping[str, Any]) -> dict[str, Any]:
             continue
         elif not is_finite_number(value):
             raise ValueError(f"hyper-parameter {name!r} must be a finite number, got {value!r}")
+        elif name in _INT_HP:
+            if value != int(value) or value < 0:
+                raise ValueError(f"hyper-parameter {name!r} must be a whole number >= 0, got {value!r}")
+            out[name] = int(value)
         else:
             out[name] = float(value)
     return out
@@ -116,7 +121,7 @@ def _per_step(name: str, value, steps: int) -> tuple[float, ...]:
 
 
 def trajectory(rule: "str | Rule", params, grads: Sequence, *, power_betas: Mapping[str, float] | None = None,
-               **hp) -> Trajectory:
+               iteration: str | None = None, **hp) -> Trajectory:
     """Run `rule` (a name, `name[knob=value,...]`, or a Rule) from `params` over `grads`.
 
     params: array or dict name -> array (any shape, 0-dim and size 0 included).
@@ -125,11 +130,16 @@ def trajectory(rule: "str | Rule", params, grads: Sequence, *, power_betas: Mapp
     power_betas: precision knob, {"beta1": b, "beta2": b} for the bias-correction powers beta^t when a
     framework computes them from other betas than its moments (e.g. float32-rounded; spec/tolerance.md,
     "Scalar precision"). None: the moments' betas (the maths of the spec).
+    iteration: precision knob, the dtype ("bfloat16", "float16", "float32") a framework computes Muon's
+    Newton-Schulz iteration in: every value of the iteration is rounded to its significand
+    (spec/muon.md, "Iteration precision"). None: exact (float64).
     Returns a Trajectory with T+1 params entries and the optimizer state under spec names.
     Raises ValueError for an unknown rule or hyper-parameter, a shape or name mismatch, or a
     non-finite hyper-parameter.
     """
-    return _run(rule, params, grads, hp, np.float64, power_betas)
+    if iteration is not None and iteration not in ITERATION_BITS:
+        raise ValueError(f"unknown iteration dtype {iteration!r}; known: {', '.join(ITERATION_BITS)}")
+    return _run(rule, params, grads, hp, np.float64, power_betas, iteration)
 
 
 def simulate(rule: "str | Rule", params, grads: Sequence, dtype, **hp) -> Trajectory:
@@ -140,12 +150,12 @@ def simulate(rule: "str | Rule", params, grads: Sequence, dtype, **hp) -> Trajec
     return _run(rule, params, grads, hp, np.dtype(dtype).type)
 
 
-def _run(rule, params, grads, hp, dtype, powers=None) -> Trajectory:
+def _run(rule, params, grads, hp, dtype, powers=None, iteration=None) -> Trajectory:
     resolved_rule = get_rule(rule)
     tree, is_dict = _as_tree(params, "params")
     steps = _check_grads(grads, tree, is_dict)
     resolved_hp = resolve_hp(resolved_rule, steps, hp)
-    chain = build_chain(resolved_rule, resolved_hp, list(tree), powers)
+    chain = build_chain(resolved_rule, resolved_hp, list(tree), powers, iteration)
     tree = {k: v.astype(dtype) for k, v in tree.items()}
 
     # Bounded memory: the outputs are preallocated (T+1, *shape) float64 arrays written step by step;
