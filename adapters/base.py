@@ -79,6 +79,8 @@ class Case:
       receives canonical hyper-parameters by name (hp_map is then the identity on the names it takes).
     documented_rule: the rule the native optimizer's documentation claims it implements, when that
       differs from or adds to `rule` (the rule it really implements); shown in reports, never compared.
+    tensor_ndims: the tensor ranks the native accepts (None: any); goldens with a tensor of another rank
+      are not this case's (torch.optim.Muon refuses every tensor that is not 2-D).
     """
     framework: str
     name: str
@@ -94,6 +96,7 @@ class Case:
     notes: str = ""
     factory: Callable[..., Any] | None = field(default=None, compare=False)
     documented_rule: str = ""
+    tensor_ndims: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hp_map", {k: _target(v) for k, v in self.hp_map.items()})

@@ -61,7 +61,7 @@ def _worst_units(run_params, golden: Golden, dtype: str = "float32", scalars: bo
         expected = golden.params[name]
         if expected.size == 0:
             continue
-        units = error_units(run_params[name], expected, tolerance(expected, dtype, knobs, cond))
+        units = error_units(run_params[name], expected, tolerance(expected, dtype, knobs, cond, golden.run_hp))
         worst = max(worst, float(np.max(units)))
     return worst
 

@@ -25,7 +25,7 @@ from . import digest as digest_module
 from . import integrity
 from .format import FORMAT_VERSION, Golden, GoldenFormatError, read_golden, write_golden
 from .integrity import GoldenIntegrityError
-from .scenarios import Scenario, all_scenarios
+from .scenarios import Scenario, all_scenarios, runs
 
 GENERATOR_VERSION = "1"
 MANIFEST = integrity.MANIFEST
@@ -42,8 +42,12 @@ VARIANTS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
     "mxnet_adam": {"rescale_clip": {"rescale_grad": 0.5, "clip_value": 0.5}},
     "lamb": {"bounds": {"trust_lower_bound": 0.5, "trust_upper_bound": 2.0}},
     "nadam": {"keras_schedule": {"momentum_decay": 1.0}},
+    # Muon: plain momentum, and optax's "dion" coefficients of the first step with 4 steps
+    "muon": {"no_nesterov": {"nesterov": False}, "ns_dion": {"ns_a": 4.0848, "ns_b": -6.8946, "ns_c": 2.927, "ns_steps": 4}},
+    "keras_muon": {"no_nesterov": {"nesterov": False}, "rms_rate": {"rms_rate": 0.3}},
+    "optax_muon": {"no_nesterov": {"nesterov": False}},
 }
-VARIANT_SCENARIOS = ("first_steps", "lr_halved", "grad_drop", "random_wide")
+VARIANT_SCENARIOS = ("first_steps", "lr_halved", "grad_drop", "random_wide", "muon_varied", "muon_mixed")
 #: Realistic closed-loop streams, one per rule (rotated), to keep the corpus small.
 CLOSED_LOOP = ("quadratic", "rosenbrock", "logistic")
 
@@ -74,7 +78,7 @@ def case_specs() -> list[CaseSpec]:
         for scenario in scenarios.values():
             if scenario.name in CLOSED_LOOP and scenario.name != closed_loop:
                 continue
-            if not scenario.applies(rule.knobs):
+            if not runs(scenario, rule.family) or not scenario.applies(rule.knobs):
                 continue
             specs.append(CaseSpec(name, scenario, "default", _hp_for(rule, scenario, {})))
             for variant, extra in VARIANTS.get(name, {}).items():
@@ -267,7 +271,7 @@ def _recompute(golden: Golden) -> list[str]:
     pairs += [(f"state {s!r} of tensor {name!r}", golden.state[s][name], run.state[s][name])
               for s in golden.state if s in run.state for name in golden.tensors]
     for label, stored, fresh in pairs:
-        units = error_units(stored, fresh, tolerance(fresh, "float64", golden.config["knobs"]))
+        units = error_units(stored, fresh, tolerance(fresh, "float64", golden.config["knobs"], hp=golden.run_hp))
         worst = float(np.max(units)) if units.size else 0.0
         if worst > 1.0:
             t = int(np.unravel_index(np.argmax(units), units.shape)[0])

@@ -26,10 +26,23 @@ class Scenario:
     hp: Mapping[str, Any] = field(default_factory=dict)   # overrides, applied where the rule accepts them
     eta: tuple[float, ...] | None = None
     applies: Callable[[Mapping[str, str]], bool] = lambda knobs: True   # which rules (by knob values) use it
+    #: the families whose presets run it (None: every family not in OWN_SCENARIOS)
+    families: tuple[str, ...] | None = None
 
     @property
     def steps(self) -> int:
         return len(self.grads)
+
+
+#: Families that run only the scenarios naming them (their rules need tensors of their own: Muon, 2-D).
+OWN_SCENARIOS = ("muon",)
+
+
+def runs(scenario: Scenario, family: str) -> bool:
+    """Whether presets of `family` run `scenario` (before its `applies` test on the knobs)."""
+    if scenario.families is None:
+        return family not in OWN_SCENARIOS
+    return family in scenario.families
 
 
 def bf16_exact(x) -> np.ndarray:
@@ -208,7 +221,65 @@ def _logistic() -> Scenario:
                         "logistic regression on 32 fixed samples, gradients recorded from a closed-loop Adam run")
 
 
+def _muon_probes() -> list[Scenario]:
+    """Muon's probes (spec/muon.md): a wide (2 x 3) and a tall (3 x 2) matrix, so that every shape
+    scaling differs (r/c vs c/r vs max(r, c)); non-2-D tensors only in `muon_mixed` (torch's Muon refuses
+    them, so its case runs every other probe)."""
+    fam = ("muon",)
+    wide, tall = f32([[1.0, -2.0, 0.5], [0.25, 1.0, -1.5]]), f32([[0.5, 1.5], [-1.0, 0.75], [2.0, -0.25]])
+    mats = {"wide": wide, "tall": tall}
+    rows = ([0.25, -0.5, 1.0, -0.125, 0.75, 0.5], [0.5, 0.25, -1.0, 0.125, -0.25, 1.0],
+            [-0.25, 0.75, 0.5, 0.375, 1.0, -0.5], [1.0, -1.0, 0.25, 0.5, -0.75, 0.125],
+            [0.125, 0.5, -0.75, -0.25, 0.5, 1.0], [-0.5, -0.25, 0.5, 1.0, 0.25, -0.75])
+
+    def varied(scale: float = 1.0, shapes=((2, 3), (3, 2))):
+        return tuple({name: f32(np.resize(np.roll(np.asarray(r) * scale, 2 * i), shape))
+                      for i, (name, shape) in enumerate(zip(("wide", "tall", "square"), shapes))}
+                     for r in rows)
+    zeros = {n: f32(np.zeros_like(m)) for n, m in mats.items()}
+    square = f32([[1.0, 0.5, -0.25], [-0.5, 2.0, 0.75], [0.25, -1.0, 1.5]])
+    mixed_grads = tuple({"wide": g["wide"], "bias": f32(g["tall"][:, 0]), "cube": f32(np.resize(g["wide"], (2, 2, 2)))}
+                        for g in varied())
+    return [
+        Scenario("muon_zero_grad", "probe", "decay presence, coupling and scaling: with g = 0 decoupled decay is a "
+                 "geometric shrink (x lr, x the shape-adjusted lr, x eta, unscaled), coupled decay is orthogonalised",
+                 mats, (zeros,) * 5, _const(0.1, 5), {"weight_decay": 0.1}, families=fam),
+        Scenario("muon_varied", "probe", "shape scaling (wide, tall and square matrices), the Nesterov look-ahead "
+                 "and its bias correction, the Newton-Schulz coefficients and steps",
+                 {**mats, "square": square}, varied(shapes=((2, 3), (3, 2), (3, 3))), _const(0.1, 6),
+                 {"weight_decay": 0.1}, families=fam),
+        Scenario("muon_tiny_grad", "probe", "eps placement (||X|| + eps vs max(||X||, eps)) and the buffer form (an EMA "
+                 "is (1 - mu) x the sum): |g| ~ 1e-7 so the look-ahead's norm is near eps = 1e-7",
+                 mats, varied(4e-7), _const(0.1, 6), {"eps": 1e-7, "adam_eps": 1e-7}, families=fam),
+        Scenario("muon_large_decay", "probe", "decay order: lr = 1 and lr*wd = 0.25 on small weights, so shrinking the "
+                 "pre-step or the post-step weight differs by lr*wd*|update| = 0.25*|update| per step",
+                 {n: f32(0.25 * m) for n, m in mats.items()}, varied()[:5], _const(1.0, 5), {"weight_decay": 0.25},
+                 families=fam,
+                 applies=lambda k: k["decay"] != "none"),
+        Scenario("muon_schedule", "probe", "decay scaling against the schedule: lr halves after step 3 and eta falls "
+                 "1 -> 0.25, so decay x lr, x eta, x lr/lr0 and unscaled all differ",
+                 mats, varied(), (0.1,) * 3 + (0.05,) * 3, {"weight_decay": 0.1}, eta=(1.0, 1.0, 0.5, 0.5, 0.25, 0.25),
+                 families=fam, applies=lambda k: k["decay"] == "decoupled"),
+        Scenario("muon_mixed", "probe", "tensors that are not 2-D (a vector and a 3-D tensor) next to a matrix: left "
+                 "alone, Keras' eps-hat AdamW or optax's (Nesterov) AdamW",
+                 {"wide": wide, "bias": f32([0.5, -1.0, 2.0]), "cube": f32(np.resize(square, (2, 2, 2)))},
+                 mixed_grads, _const(0.1, 6), {"weight_decay": 0.1, "adam_weight_decay": 0.1}, families=fam),
+    ]
+
+
+def _muon_random(seed: int = 20260412) -> Scenario:
+    """Random gradients (log-uniform 1e-4 ... 10) on a 4 x 6 and a 6 x 4 matrix, 40 steps, cosine lr."""
+    rng = np.random.default_rng(seed)
+    shapes = {"kernel": (4, 6), "proj": (6, 4)}
+    params = {k: bf16_exact(rng.uniform(-1.0, 1.0, size=s)) for k, s in shapes.items()}
+    grads = tuple({k: f32(rng.choice([-1.0, 1.0], size=s) * 10.0 ** rng.uniform(-4.0, 1.0, size=s))
+                   for k, s in shapes.items()} for _ in range(40))
+    lr = tuple(float(np.float32(0.02 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t / 40))))) for t in range(40))
+    return Scenario("muon_random", "realistic", "Muon over 40 steps with a cosine lr schedule; gradient magnitudes "
+                    "1e-4 ... 10", params, grads, lr, {"weight_decay": 0.01}, families=("muon",))
+
+
 def all_scenarios() -> dict[str, Scenario]:
     """Every scenario, probes first, by name."""
-    items = _probes() + [_random_wide(), _quadratic(), _rosenbrock(), _logistic()]
+    items = _probes() + _muon_probes() + [_random_wide(), _quadratic(), _rosenbrock(), _logistic(), _muon_random()]
     return {s.name: s for s in items}

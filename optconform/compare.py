@@ -50,6 +50,11 @@ def reference_hp(rule_name: str, golden: Golden, overrides: Mapping[str, Any] | 
     return precision.round_hp(hp) if precision else hp
 
 
+#: Hyper-parameters raised to the power t in a bias correction (Muon's AdamW step for non-2-D tensors:
+#: adam_beta1, adam_beta2).
+POWER_HP = ("beta1", "beta2", "adam_beta1", "adam_beta2")
+
+
 def power_betas(rule_name: str, golden: Golden, precision: ScalarPrecision | None,
                 overrides: Mapping[str, Any] | None = None) -> dict[str, float] | None:
     """The betas of the bias-correction powers under `precision.powers` (already resolved for the
@@ -61,7 +66,7 @@ def power_betas(rule_name: str, golden: Golden, precision: ScalarPrecision | Non
     if powers is Powers.PARAM:
         raise ValueError("powers=param must be resolved for the run's dtype (ScalarPrecision.resolved)")
     raw = reference_hp(rule_name, golden, overrides)
-    betas = {k: float(raw[k]) for k in ("beta1", "beta2") if isinstance(raw.get(k), (int, float))}
+    betas = {k: float(raw[k]) for k in POWER_HP if isinstance(raw.get(k), (int, float))}
     return {k: float(np.float32(v)) for k, v in betas.items()} if powers is Powers.FLOAT32 else betas
 
 
@@ -72,7 +77,7 @@ def conditioning(rule_name: str, golden: Golden, precision: ScalarPrecision | No
     if precision is None or precision.powers not in (Powers.FLOAT32, Powers.FLOAT64):
         return None
     hp = reference_hp(rule_name, golden, overrides, precision)
-    scalars = {**{k: hp[k] for k in ("beta1", "beta2", "momentum_decay") if k in hp},
+    scalars = {**{k: hp[k] for k in (*POWER_HP, "momentum_decay") if k in hp},
                **(power_betas(rule_name, golden, precision, overrides) or {})}
     return power_conditioning(get_rule(rule_name).knobs, get_rule(rule_name).family, scalars, golden.steps)
 
@@ -97,6 +102,7 @@ def expected(rule_name: str, golden: Golden, precision: ScalarPrecision | None =
         try:
             _CACHE[key] = trajectory(rule_name, dict(golden.params0), list(golden.grads),
                                      power_betas=power_betas(rule_name, golden, precision, overrides),
+                                     iteration=precision.iteration if precision else None,
                                      **reference_hp(rule_name, golden, overrides, precision)).params
         except ValueError:
             _CACHE[key] = None
@@ -109,7 +115,7 @@ def _units_per_tensor(native, expect, golden: Golden, dtype: str, knobs, cond=No
         exp = np.asarray(expect[name], dtype=np.float64)
         if exp.size:
             nat = np.asarray(native[name], dtype=np.float64)
-            yield name, nat, exp, error_units(nat, exp, tolerance(exp, dtype, knobs, cond))
+            yield name, nat, exp, error_units(nat, exp, tolerance(exp, dtype, knobs, cond, golden.run_hp))
 
 
 def _divergence(golden: Golden, name: str, nat, exp, units, where, dtype: str) -> Divergence:

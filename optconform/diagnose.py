@@ -143,7 +143,8 @@ def _precision_hint(outcomes: Sequence[ProbeOutcome], dtype: str) -> str:
     order = [d for d in ("float32", "bfloat16", "float16") if TINY[d] > TINY.get(dtype, 0.0)]
     for lower in order:
         worst = max(float(np.max(error_units(np.asarray(o.native[n], np.float64), np.asarray(o.expected[n], np.float64),
-                                             tolerance(np.asarray(o.expected[n], np.float64), lower, o.golden.config["knobs"])),
+                                             tolerance(np.asarray(o.expected[n], np.float64), lower, o.golden.config["knobs"],
+                                                       hp=o.golden.run_hp)),
                                  initial=0.0))
                     for o in outcomes for n in o.golden.tensors if np.size(o.expected[n]))
         if worst <= 1.0:

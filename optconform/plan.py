@@ -61,6 +61,9 @@ def runnable(case: Case, golden: Golden, supports_eta: bool = False) -> bool:
     """Whether `case` can run `golden` (its rule's preset, expressible hyper-parameters)."""
     if golden.rule != base_rule(case.rule):
         return False
+    ndims = getattr(case, "tensor_ndims", None)
+    if ndims is not None and any(len(golden.params0[n].shape) not in ndims for n in golden.tensors):
+        return False
     for name, value in scenario_hp(case.rule, golden).items():
         if name in case.fixed_hp:
             if value != case.fixed_hp[name]:

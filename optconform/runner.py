@@ -84,7 +84,7 @@ def _trace(native, expect, golden: Golden, dtype: str, knobs, worst: compare.Div
     sel = (slice(None),) + worst.index
     exp = np.asarray(expect[worst.tensor], dtype=np.float64)
     nat = np.asarray(native[worst.tensor], dtype=np.float64)
-    units = error_units(nat, exp, tolerance(exp, dtype, knobs, cond))[sel]
+    units = error_units(nat, exp, tolerance(exp, dtype, knobs, cond, golden.run_hp))[sel]
     return {"golden": golden.name, "tensor": worst.tensor, "index": list(worst.index),
             "native": [_num(float(x)) for x in nat[sel]], "expected": [_num(float(x)) for x in exp[sel]],
             "units": [_num(float(x)) for x in units]}

@@ -385,14 +385,15 @@ def newton_schulz(a: float, b: float, c: float, steps: int, eps: float, placemen
     """updates <- NS(updates) per 2-D tensor: transpose a tall X, X <- X/(||X||_F + eps) ('norm_add')
     or X/max(||X||_F, eps) ('norm_clamp'), then `steps` times A = X X^T, B = b*A + c*A^2,
     X <- a*X + B X; transpose back. `iteration` (a precision knob: the dtype a native iterates in,
-    e.g. torch's bfloat16) rounds every value the iteration produces to that dtype's significand."""
+    e.g. torch's bfloat16) rounds every value the iteration produces to that dtype's significand; the
+    input is converted through float32 first (torch's c10::BFloat16 is built from a float)."""
     bits = ITERATION_BITS[iteration] if iteration else None
 
     def rnd(x):
         return round_significand(x, bits) if bits else x
 
     def ortho(g: np.ndarray) -> np.ndarray:
-        x = rnd(g)
+        x = rnd(round_significand(g, 24) if bits else g)                          # cast in: through float32
         tall = x.shape[0] > x.shape[1]
         if tall:
             x = x.T                                                                # work on the wide side

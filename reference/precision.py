@@ -36,17 +36,23 @@ class ScalarPrecision:
     powers: where the bias-correction powers take their betas from (None: the moments' betas)."""
     rounded: tuple[str, ...] = ()
     powers: Powers | None = None
+    #: the dtype a Muon Newton-Schulz iteration is computed in whatever the parameters' (torch:
+    #: "bfloat16"); None: the parameter dtype (spec/muon.md, "Iteration precision")
+    iteration: str | None = None
 
     def __post_init__(self) -> None:
         if self.rounded != ALL and any(not isinstance(n, str) or not n.isidentifier() for n in self.rounded):
             raise ValueError(f"ScalarPrecision.rounded: hyper-parameter names or ALL, got {self.rounded!r}")
         if self.powers is not None and not isinstance(self.powers, Powers):
             raise ValueError(f"ScalarPrecision.powers: a Powers member, got {self.powers!r}")
+        if self.iteration is not None and self.iteration not in ("bfloat16", "float16", "float32"):
+            raise ValueError(f"ScalarPrecision.iteration: bfloat16, float16 or float32, got {self.iteration!r}")
 
     def __str__(self) -> str:
         rounding = "" if not self.rounded else "float32" if self.rounded == ALL else "float32:" + ",".join(self.rounded)
         powers = f"powers={self.powers.value}" if self.powers else ""
-        return ";".join(p for p in (rounding, powers) if p)
+        iteration = f"iteration={self.iteration}" if self.iteration else ""
+        return ";".join(p for p in (rounding, powers, iteration) if p)
 
     def resolved(self, dtype: str) -> "ScalarPrecision":
         """`Powers.PARAM` replaced by the run's parameter dtype (float32 or float64)."""
@@ -54,7 +60,7 @@ class ScalarPrecision:
             return self
         if dtype not in ("float32", "float64"):
             raise ValueError(f"powers=param is modelled for float32 and float64 parameters, not {dtype}")
-        return ScalarPrecision(self.rounded, Powers(dtype))
+        return ScalarPrecision(self.rounded, Powers(dtype), self.iteration)
 
     def rounds(self, name: str) -> bool:
         return self.rounded == ALL or name in self.rounded

@@ -63,7 +63,9 @@ POWER_ULPS = 0.5
 #: Which betas each family raises to the power t, and the exponent with which the update depends on
 #: 1 - beta^t (m_hat = m/bc1: 1; sqrt(v_hat) = sqrt(v/bc2): 1/2).
 _POWER_WEIGHTS = {"adam": {"beta1": 1.0, "beta2": 0.5}, "radam": {"beta1": 1.0, "beta2": 0.5},
-                  "nadam": {"beta2": 0.5}, "adamax": {"beta1": 1.0}}
+                  "nadam": {"beta2": 0.5}, "adamax": {"beta1": 1.0},
+                  # Muon: the AdamW step of its non-2-D tensors (knob non_matrix)
+                  "muon": {"adam_beta1": 1.0, "adam_beta2": 0.5}}
 
 
 def power_conditioning(knobs, family: str, betas, steps: int) -> np.ndarray:
@@ -81,6 +83,8 @@ def power_conditioning(knobs, family: str, betas, steps: int) -> np.ndarray:
     second order). NAdam's momentum schedule adds `schedule_conditioning`."""
     kappa = schedule_conditioning(knobs, betas, steps) if family == "nadam" else np.zeros(steps)
     uses_powers = knobs.get("bias_correction", "on") == "on" or knobs.get("decay_scaling") == "corrected_lr"
+    if family == "muon":        # the AdamW step of the non-2-D tensors (its momentum's powers: newton_schulz_conditioning)
+        uses_powers = knobs.get("non_matrix", "none") != "none"
     if not uses_powers or knobs.get("trust_ratio") == "on":
         return kappa
     ts = np.arange(1, steps + 1, dtype=np.float64)
@@ -115,12 +119,56 @@ def schedule_conditioning(knobs, hp, steps: int) -> np.ndarray:
     return d_mu[nxt] + cond_p[nxt] * d_prod[nxt] + mu[now] / (1.0 - mu[now]) * d_mu[now] + cond_p[now] * d_prod[now]
 
 
-def tolerance(golden: np.ndarray, dtype: str, knobs=None, conditioning: np.ndarray | None = None) -> np.ndarray:
+#: Muon's Newton-Schulz iteration: roundings per iteration besides the matrix products' inner sums
+#: (b*A, c*A^2, their sum, a*X, the final sum) and of the normalisation X/(||X|| + eps).
+NS_EXTRA_ROUNDINGS = 4
+
+
+def _poly_max(coeffs_low_first, lo: float, hi: float) -> float:
+    """max |p(x)| on [lo, hi] for a polynomial (coefficients from the constant term up): at the ends
+    or where p' = 0."""
+    p = np.polynomial.Polynomial(coeffs_low_first)
+    xs = [lo, hi] + [float(r.real) for r in p.deriv().roots() if abs(r.imag) < 1e-12 and lo <= r.real <= hi]
+    return max(abs(float(p(x))) for x in xs)
+
+
+def newton_schulz_conditioning(knobs, hp, shape) -> float:
+    """kappa of Muon's Newton-Schulz iteration for an r x c matrix (0 for anything else): the error of
+    the orthogonalised update, in units of u*||dw_t||_F, that a correct implementation rounding in its
+    dtype may make (spec/tolerance.md, "Newton-Schulz"). First order: the normalisation (iteration 0) and
+    each of the k iterations X <- phi(X) = a*X + b*(XX^T)X + c*(XX^T)^2 X round with a relative error of
+    at most (d + NS_EXTRA_ROUNDINGS)*u of the iterate (gamma_d of a product with inner dimension
+    d <= max(r, c), plus the sums and scalings); a later iteration amplifies an error by at most
+    Lambda_j = max over [0, s_j] of |phi'(s)| and |phi(s)/s| (the Frechet derivative of a singular-value
+    map is bounded by the divided differences of phi), s_0 = 1 (the Frobenius normalisation bounds the
+    spectral norm) and s_{j+1} = max over [0, s_j] of |phi|. So
+
+        kappa = (d + NS_EXTRA_ROUNDINGS) * sum_{j=0..k} prod_{i=j..k-1} Lambda_i."""
+    if "shape_scaling" not in knobs or len(shape) != 2 or 0 in shape:
+        return 0.0
+    a, b, c = (float(hp.get(k, d)) for k, d in (("ns_a", 3.4445), ("ns_b", -4.775), ("ns_c", 2.0315)))
+    steps = int(hp.get("ns_steps", 5))
+    phi = [0.0, a, 0.0, b, 0.0, c]                                   # a s + b s^3 + c s^5
+    dphi = [a, 0.0, 3 * b, 0.0, 5 * c]                               # phi'(s)
+    ratio = [a, 0.0, b, 0.0, c]                                      # phi(s)/s
+    bound, lambdas = 1.0, []
+    for _ in range(steps):
+        lambdas.append(max(_poly_max(dphi, 0.0, bound), _poly_max(ratio, 0.0, bound)))
+        bound = max(bound, _poly_max(phi, 0.0, bound))
+    total = sum(float(np.prod(lambdas[j:])) for j in range(steps + 1))
+    return (max(shape) + NS_EXTRA_ROUNDINGS) * total
+
+
+def tolerance(golden: np.ndarray, dtype: str, knobs=None, conditioning: np.ndarray | None = None,
+              hp=None) -> np.ndarray:
     """Elementwise tolerance for one tensor's golden trajectory of shape (T+1, *shape); same shape.
 
     `knobs`: the rule's knob values (Rule.knobs); None = the open-loop, single-rounding case.
     `conditioning`: kappa_t per step (power_conditioning) when the native run computes its
-    bias-correction scalars in the parameter dtype: the local term gains u*kappa_t*|dw_t|."""
+    bias-correction scalars in the parameter dtype: the local term gains u*kappa_t*|dw_t|.
+    `hp`: the run's hyper-parameters, read by rules whose update mixes a tensor's elements (Muon's
+    Newton-Schulz coefficients and steps): every element's local term gains
+    u*newton_schulz_conditioning*||dw_t||_F (whole-tensor norm)."""
     if dtype not in UNIT_ROUNDOFF:
         raise ValueError(f"no tolerance model for dtype {dtype!r}; known: {sorted(UNIT_ROUNDOFF)}")
     golden = np.asarray(golden, dtype=np.float64)
@@ -133,6 +181,10 @@ def tolerance(golden: np.ndarray, dtype: str, knobs=None, conditioning: np.ndarr
         if conditioning is not None:
             ops = ops + np.asarray(conditioning, dtype=np.float64).reshape(ts.shape)      # + kappa_t
         local = u * (weight_roundings * np.abs(golden[1:]) + ops * steps)              # roundings at t
+        mixing = newton_schulz_conditioning(knobs or {}, hp or {}, golden.shape[1:])
+        if mixing:
+            norms = np.sqrt(np.sum(steps.reshape(steps.shape[0], -1) ** 2, axis=1))      # ||dw_t||_F
+            local = local + u * mixing * norms.reshape(ts.shape)
         local = np.where(np.isfinite(local), local, 0.0)
         gains = np.zeros(golden.shape[0] - 1)
         if feedback:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from optconform.adapters.base import Arg, Case
+from optconform.reference.precision import ScalarPrecision
 
 _ADAM_HP = {"lr": "lr", "beta1": Arg("betas", 0), "beta2": Arg("betas", 1), "eps": "eps"}
 _WD = {"weight_decay": "weight_decay"}
@@ -31,6 +32,26 @@ def _optimizer(name: str, cls: str, rule: str, *, kwargs: Mapping[str, Any] | No
                  kwargs={**(kwargs or {}), **VARIANTS[variant]}, hp_map=hp_map, fixed_hp=fixed_hp or {},
                  dtypes=("float64", "float32", "bfloat16"))
             for variant in variants]
+
+
+_MUON = {"lr": "lr", "weight_decay": "weight_decay", "momentum": "momentum", "nesterov": "nesterov", "eps": "eps",
+         "ns_a": Arg("ns_coefficients", 0), "ns_b": Arg("ns_coefficients", 1), "ns_c": Arg("ns_coefficients", 2),
+         "ns_steps": "ns_steps"}
+#: torch.optim.Muon computes its Newton-Schulz iteration in bfloat16 whatever the parameters' dtype
+#: (`grad.bfloat16()`, torch/optim/_muon.py:55 at v2.13.0): modelled, not widened (spec/muon.md).
+MUON_PRECISION = ScalarPrecision(iteration="bfloat16")
+
+
+def muon_cases() -> list[Case]:
+    """torch.optim.Muon (one implementation: foreach raises, torch/optim/_muon.py:365-366), 2-D tensors
+    only (it raises on others at construction, _muon.py:128-133): the case runs the 2-D goldens."""
+    common = dict(framework="torch", native="torch.optim.Muon", variant="default", hp_map=_MUON,
+                  dtypes=("float64", "float32", "bfloat16"), precision=MUON_PRECISION, tensor_ndims=(2,))
+    return [
+        Case(name="Muon", rule="muon", **common),
+        Case(name="Muon(adjust_lr_fn=match_rms_adamw)", rule="muon[shape_scaling=rms]",
+             kwargs={"adjust_lr_fn": "match_rms_adamw"}, fixed_hp={"rms_rate": 0.2}, **common),
+    ]
 
 
 def cases() -> list[Case]:
@@ -65,4 +86,5 @@ def cases() -> list[Case]:
         *_optimizer("RAdam(decoupled_weight_decay)", "RAdam", "radamw", kwargs={"decoupled_weight_decay": True},
                     hp_map={**_ADAM_HP, **_WD}),
         *_optimizer("Adamax", "Adamax", "adamax", hp_map={**_ADAM_HP, **_WD}),
+        *muon_cases(),
     ]
