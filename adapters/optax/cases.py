@@ -20,7 +20,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from optconform.adapters.base import Case, Hook
+from optconform.adapters.base import Arg, Case, Hook
 from optconform.reference.precision import Powers, ScalarPrecision
 
 
@@ -54,6 +54,13 @@ class MaskInclude(Hook):
 
 
 @dataclass(frozen=True)
+class SameAs(Hook):
+    """A canonical hyper-parameter the alias takes no argument for because it uses another one's value
+    (optax.contrib.muon's Adam partition uses Muon's `eps`): the run must give both the same value."""
+    other: str = ""
+
+
+@dataclass(frozen=True)
 class OptaxCase(Case):
     """An optax case: `alias` is the ``optax.<alias>`` called (after `chain`, with `mask` and
     `schedules` applied as the module docstring says)."""
@@ -79,7 +86,7 @@ VARIANTS = ("eager", "jit")
 #: Aliases whose bias corrections are `1 - decay**count` (optax tree_utils/_tree_math.py:442-452 at
 #: v0.2.8): a Python-float beta with the int32 count, i.e. beta rounded to float32 and the power in
 #: float32 without x64, exact and float64 with it (powers=param; spec/tolerance.md, "Scalar precision").
-POWERS = ("adam", "adamw", "amsgrad", "lamb", "nadam", "nadamw", "radam", "adamax")
+POWERS = ("adam", "adamw", "amsgrad", "lamb", "nadam", "nadamw", "radam", "adamax", "contrib.muon")
 
 
 def native(alias: str, chain: tuple[Transform, ...]) -> str:
@@ -91,14 +98,15 @@ def native(alias: str, chain: tuple[Transform, ...]) -> str:
 
 def _optax(name: str, alias: str, rule: str, *, hp_map: Mapping[str, Any], kwargs: Mapping[str, Any] | None = None,
            fixed_hp: Mapping[str, Any] | None = None, chain: tuple[Transform, ...] = (),
-           mask: MaskForm | None = None, schedules: tuple[str, ...] = ()) -> list[OptaxCase]:
-    """One configuration of ``optax.<alias>``, on both variants."""
+           mask: MaskForm | None = None, schedules: tuple[str, ...] = (),
+           variants: tuple[str, ...] = VARIANTS) -> list[OptaxCase]:
+    """One configuration of ``optax.<alias>``, on both variants (or the `variants` given)."""
     precision = ScalarPrecision(powers=Powers.PARAM) if alias in POWERS else None
     return [OptaxCase(framework="jax", name=name, native=native(alias, chain), rule=rule, variant=variant,
                       kwargs=dict(kwargs or {}), hp_map=hp_map, fixed_hp=dict(fixed_hp or {}),
                       dtypes=("float64", "float32"), devices=("cpu", "cuda"), precision=precision,
                       alias=alias, chain=chain, mask=mask, schedules=frozenset(schedules))
-            for variant in VARIANTS]
+            for variant in variants]
 
 
 def _sgd_and_adam() -> list[OptaxCase]:
@@ -170,6 +178,23 @@ def _others() -> list[OptaxCase]:
     ]
 
 
+_MUON = {"lr": "learning_rate", "weight_decay": "weight_decay", "momentum": "beta", "nesterov": "nesterov",
+         "eps": "eps", "ns_a": Arg("ns_coeffs", 0), "ns_b": Arg("ns_coeffs", 1), "ns_c": Arg("ns_coeffs", 2),
+         "ns_steps": "ns_steps", "adam_beta1": "adam_b1", "adam_beta2": "adam_b2",
+         "adam_weight_decay": "adam_weight_decay", "adam_eps": SameAs("eps")}
+
+
+def _muon() -> list[OptaxCase]:
+    """optax.contrib.muon (optax/contrib/_muon.py:519-727 at v0.2.8): 2-D tensors Muon, the others a
+    partition to optax.adamw (nesterov=nesterov) with Muon's eps; its bias corrections 1 - b**count
+    are in the parameter dtype (powers=param). jit only: its eager update re-traces the unrolled
+    Newton-Schulz fori_loop (a new lambda per call, _muon.py:348-351) at every step, 2-3 s a step here,
+    and computes the same maths."""
+    return [*_optax("contrib.muon", "contrib.muon", "optax_muon", hp_map=_MUON, variants=("jit",)),
+            *_optax("contrib.muon(consistent_rms)", "contrib.muon", "optax_muon[shape_scaling=rms]",
+                    hp_map={**_MUON, "rms_rate": "consistent_rms"}, variants=("jit",))]
+
+
 def cases() -> list[OptaxCase]:
     """Every optax case, in the order of the results (each configuration: eager, then jit)."""
-    return [*_sgd_and_adam(), *_adagrad_and_rmsprop(), *_others()]
+    return [*_sgd_and_adam(), *_adagrad_and_rmsprop(), *_others(), *_muon()]

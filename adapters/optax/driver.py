@@ -50,6 +50,7 @@ STATE_NAMES: Mapping[str, Mapping[str, str]] = {
     "ScaleByRStdDevWithCountState": {"mu": "g_avg", "nu": "v"},
     "ScaleByLionState": {"mu": "m"},
     "TraceState": {"trace": "momentum"},
+    "MuonState": {"mu": "momentum"},
 }
 #: Per-alias meanings: adamax's nu is the infinity norm u; a trace before the lr scaling (sgd) is the
 #: torch-form momentum buffer, after it (rmsprop) the velocity.

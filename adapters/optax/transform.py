@@ -14,6 +14,7 @@ hyper-parameters under its own names, the learning rate included.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from optconform.adapters.base import Case, RunInput
 
-from .cases import Clip, MaskExclude, MaskForm, MaskInclude, OptaxCase, Transform
+from .cases import Clip, MaskExclude, MaskForm, MaskInclude, OptaxCase, SameAs, Transform
 from .trees import to_tree
 
 
@@ -105,5 +106,9 @@ def transformation(jax, optax, case: Case, inp: RunInput, dtype, names: Sequence
     prefix = [t for t in (PREFIX[transform](optax, kwargs, hooks) for transform in case.chain) if t is not None]
     if hooks.get(Clip) is not None and Transform.CLIP not in case.chain:
         raise ValueError(f"{case.id}: the golden clips gradients but the case has no clip transform")
-    opt = getattr(optax, case.alias)(learning_rate=lr, **kwargs)
+    for hook, value in case.hooked(inp.hp).items():
+        if isinstance(hook, SameAs) and value != inp.hp.get(hook.other):
+            raise ValueError(f"{case.id}: optax takes {hook.other}={inp.hp.get(hook.other)!r} for both, the golden "
+                             f"asks for {value!r} in the other")
+    opt = functools.reduce(getattr, case.alias.split("."), optax)(learning_rate=lr, **kwargs)
     return optax.chain(*prefix, opt) if prefix else opt
