@@ -53,7 +53,7 @@ _TF_ROUNDED = ("lr", "weight_decay")
 #: the variable dtype (``keras/src/optimizers/adam.py:108-113`` at v3.15.1; nadam.py, lamb.py,
 #: adamax.py): from a float32-rounded beta on TF, from beta rounded to the variable dtype on JAX (the
 #: `powers` of Case.precision; spec/tolerance.md, "Scalar precision").
-POWERS = frozenset({"Adam", "AdamW", "Nadam", "Lamb", "Adamax"})
+POWERS = frozenset({"Adam", "AdamW", "Nadam", "Lamb", "Adamax", "Muon"})
 #: Lane -> its implementation variants (the first, eager, runs every configuration).
 VARIANTS: Mapping[str, tuple[str, ...]] = {"tensorflow": ("eager", "graph", "xla"), "keras-jax": ("eager", "jit")}
 DEVICES = ("cpu", "gpu")
@@ -169,16 +169,44 @@ def configs() -> list[KerasOptimizer]:
     ]
 
 
+_MUON = {"lr": "lr", "weight_decay": "weight_decay", "momentum": "momentum", "nesterov": "nesterov",
+         "ns_a": "muon_a", "ns_b": "muon_b", "ns_c": "muon_c", "ns_steps": "ns_steps",
+         "adam_beta1": "adam_beta_1", "adam_beta2": "adam_beta_2", "adam_eps": "epsilon",
+         "adam_weight_decay": "adam_weight_decay"}
+#: Keras Muon's Newton-Schulz eps is the literal 1e-7 of ``x / (norm + 1e-7)`` (keras/src/optimizers/muon.py:282)
+_MUON_FIXED = {"eps": 1e-7}
+
+
+def muon_configs() -> list[KerasOptimizer]:
+    """keras.optimizers.Muon: 2-D variables Muon, the others its eps-hat AdamW step (muon.py:141-151).
+    Its weight decay is its own `_apply_weight_decay` (muon.py:293-305: ops.cast(wd, dtype), so on TF
+    weight_decay and adam_weight_decay are float32-rounded); the AdamW step's powers are cast betas."""
+    rounded = (*_TF_ROUNDED, "adam_weight_decay")
+    return [
+        KerasOptimizer("Muon", "Muon", "keras_muon", {**_MUON, "rms_rate": "rms_rate"}, fixed_hp=_MUON_FIXED,
+                       tf_rounded=rounded),
+        KerasOptimizer("Muon(rms_rate=None)", "Muon", "keras_muon[shape_scaling=none]", dict(_MUON),
+                       kwargs={"rms_rate": None}, fixed_hp=_MUON_FIXED, tf_rounded=rounded),
+    ]
+
+
+#: Muon on the TF backend multiplies its float32 learning rate into a float64 update (`lr * update`,
+#: muon.py:206, no cast): float64 variables raise InvalidArgumentError (tests/conformance/
+#: test_keras_findings.py::test_muon_cannot_step_float64_on_tensorflow); its TF cases run float32.
+MUON_DTYPES: Mapping[str, tuple[str, ...]] = {"tensorflow": ("float32",), "keras-jax": ("float64", "float32")}
+
+
 def cases(framework: str) -> list[Case]:
     """The lane's cases: every configuration eagerly, the weight-decay ones also compiled."""
     precision = PRECISION[framework]
     out = []
-    for config in configs():
+    for config in configs() + muon_configs():
         for variant in VARIANTS[framework]:
             if variant != "eager" and "weight_decay" not in config.hp_map:
                 continue        # compiled variants: every optimizer, in its weight-decay configuration
+            dtypes = MUON_DTYPES[framework] if config.cls == "Muon" else ("float64", "float32")
             out.append(Case(framework=framework, name=config.name, native=f"keras.optimizers.{config.cls}",
                             rule=config.rule, variant=variant, kwargs=config.kwargs, hp_map=config.hp_map,
-                            fixed_hp=config.fixed_hp, dtypes=("float64", "float32"), devices=DEVICES,
+                            fixed_hp=config.fixed_hp, dtypes=dtypes, devices=DEVICES,
                             precision=precision(config)))
     return out

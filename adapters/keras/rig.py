@@ -83,7 +83,7 @@ def _optimizer(keras, case: Case, inp: RunInput, schedule):
     user's factory(**hp) with the schedule as its lr argument (`learning_rate` or `lr`)."""
     kwargs: dict[str, Any] = case.native_kwargs(inp.hp)
     if case.factory is None:
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        kwargs = {k: v for k, v in kwargs.items() if v is not None or k in case.kwargs}   # a fixed None is meant
         return getattr(keras.optimizers, case.native.rsplit(".", 1)[1])(learning_rate=schedule, **kwargs)
     if "lr" not in case.hp_map:
         raise ValueError("a Keras factory must take lr (or learning_rate): the probes' lr schedule is "
