@@ -48,7 +48,8 @@ def muon_cases() -> list[Case]:
     common = dict(framework="torch", native="torch.optim.Muon", variant="default", hp_map=_MUON,
                   dtypes=("float64", "float32", "bfloat16"), precision=MUON_PRECISION, tensor_ndims=(2,))
     return [
-        Case(name="Muon", rule="muon", **common),
+        # its docstring's buffer is B <- mu*B + g (torch/optim/_muon.py:220), the code an EMA (lerp, :333)
+        Case(name="Muon", rule="muon", documented_rule="muon[muon_buffer=sum]", **common),
         Case(name="Muon(adjust_lr_fn=match_rms_adamw)", rule="muon[shape_scaling=rms]",
              kwargs={"adjust_lr_fn": "match_rms_adamw"}, fixed_hp={"rms_rate": 0.2}, **common),
     ]

@@ -179,3 +179,48 @@ def test_adamw_rows_read_decoupled_times_lr(name, dtype):
     assert result.semantics["status"] in ("identified", "equivalent") and result.semantics["separation"] >= 100
     assert get_rule(result.matched_rule).knobs["eps_placement"] == "eps_hat"
     assert result.verdict == "conforms", (result.first_divergence, result.deviation)
+
+
+# --- Muon (spec/muon.md) ------------------------------------------------------------------------------
+
+def test_muon_is_keras_muon_and_no_other_framework_s():
+    """keras.optimizers.Muon: heavy-ball sum buffer, X/(||X|| + 1e-7), rms_rate*sqrt(max(r, c)), decay x lr,
+    eps-hat AdamW for non-2-D tensors -- neither torch's nor optax's Muon."""
+    result = _run("Muon", "float32")
+    assert result.verdict == "conforms" and result.matched_rule == "keras_muon"
+    assert result.candidate_units["muon"] > 100 and result.candidate_units["optax_muon"] > 100
+
+
+def test_muon_rms_rate_none_turns_the_shape_scaling_off():
+    result = _run("Muon(rms_rate=None)", "float32")
+    assert result.verdict == "conforms" and result.matched_rule == "keras_muon[shape_scaling=none]"
+    assert result.candidate_units["keras_muon"] > 100
+
+
+@pytest.mark.parametrize("rival, golden_name, within", [
+    # torch's match_rms_adamw with Keras' AdamW step is Keras' maths on ordinary gradients ...
+    ("muon[shape_scaling=rms,non_matrix=adamw_eps_hat]", "keras_muon__muon_varied", True),
+    # ... and not where ||X|| ~ eps: +1e-7 vs max(., 1e-7), and the sum buffer is 20x the EMA
+    ("muon[shape_scaling=rms,non_matrix=adamw_eps_hat]", "keras_muon__muon_tiny_grad", False),
+    ("keras_muon[muon_buffer=ema]", "keras_muon__muon_tiny_grad", False),
+    ("keras_muon[non_matrix=adamw_nesterov]", "keras_muon__muon_mixed", False),
+])
+def test_muon_is_torch_s_rms_muon_except_near_eps(rival, golden_name, within):
+    case, golden = _case("Muon"), _golden(golden_name)
+    runs = [(golden, _native(case, golden, "float32"))]
+    assert compare.worst_units("keras_muon", runs, "float32", case.precision) <= 1
+    units = compare.worst_units(rival, runs, "float32", case.precision)
+    assert units <= 1 if within else units > 100, units
+
+
+@pytest.mark.skipif(ADAPTER.name != "tensorflow", reason="the TF backend only")
+def test_muon_cannot_step_float64_on_tensorflow():
+    """Keras Muon multiplies its float32 learning rate into the float64 update (`lr * update`,
+    keras/src/optimizers/muon.py:206, no cast): TF refuses the mixed-dtype Mul, so the TF cases run
+    float32 only (on JAX the product promotes)."""
+    import keras
+    import tensorflow as tf
+    var = keras.Variable(np.ones((2, 3)), dtype="float64")
+    opt = keras.optimizers.Muon(learning_rate=0.1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="double tensor but is a float tensor"):
+        opt.apply([tf.constant(np.ones((2, 3)))], [var])
