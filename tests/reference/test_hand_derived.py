@@ -570,6 +570,129 @@ def exp_lion_lr_ratio():
 
 
 # --------------------------------------------------------------------------------------------------
+# Muon (spec/muon.md): matrices as lists of rows, pure-Python matrix products
+# --------------------------------------------------------------------------------------------------
+
+M_W0 = {"wide": [[1.0, -2.0, 0.5], [0.25, 1.0, -1.5]], "tall": [[0.5, 1.5], [-1.0, 0.75], [2.0, -0.25]],
+        "bias": [0.5, -1.0, 2.0]}
+M_GRADS = [
+    # tiny first: ||look-ahead|| < eps = 1e-3, where max(||X||, eps) and ||X|| + eps differ most
+    {"wide": [[1e-4, -2e-4, 5e-5], [-1e-4, 1e-4, 2e-4]], "tall": [[2e-4, -1e-4], [1e-4, 1e-4], [-5e-5, 2e-4]], "bias": [-0.25, 2.0, 1.0]},
+    {"wide": [[0.5, -1.0, 0.25], [1.0, 0.5, -0.5]], "tall": [[0.25, 1.0], [-0.5, 0.5], [1.0, -2.0]], "bias": [0.5, -1.0, 0.25]},
+    {"wide": [[-0.25, 0.75, 1.0], [0.5, -1.0, 0.25]], "tall": [[1.0, -0.5], [0.25, 0.25], [-0.75, 1.0]], "bias": [1.0, 0.5, -2.0]},
+]
+M_MU, M_EPS, M_STEPS = 0.5, 1e-3, 3
+M_HP = dict(lr=LR_SEQ, weight_decay=WD, momentum=M_MU, eps=M_EPS, ns_steps=M_STEPS)
+NS_A, NS_B, NS_C = 3.4445, -4.7750, 2.0315
+
+
+def mat_t(x):
+    return [list(col) for col in zip(*x)]
+
+
+def mat_mul(x, y):
+    return [[sum(a * b for a, b in zip(row, col)) for col in zip(*y)] for row in x]
+
+
+def mat_lin(p, x, q, y):
+    """p*x + q*y elementwise."""
+    return [[p * a + q * b for a, b in zip(rx, ry)] for rx, ry in zip(x, y)]
+
+
+def newton_schulz_by_hand(g, eps, clamp, steps=M_STEPS):
+    # torch _muon.py:31-70 / Keras muon.py:260-291 / optax _muon.py:239-363: transpose a tall matrix,
+    # X = G/max(||G||, eps) (torch) or G/(||G|| + eps) (Keras, optax), then A = X X^T, B = b*A + c*A@A,
+    # X = a*X + B@X, `steps` times; transpose back
+    tall = len(g) > len(g[0])
+    x = mat_t(g) if tall else [list(r) for r in g]
+    norm = math.sqrt(sum(v * v for r in x for v in r))
+    scale = max(norm, eps) if clamp else norm + eps
+    x = [[v / scale for v in r] for r in x]
+    for _ in range(steps):
+        a = mat_mul(x, mat_t(x))
+        b = mat_lin(NS_B, a, NS_C, mat_mul(a, a))
+        x = mat_lin(NS_A, x, 1.0, mat_mul(b, x))
+    return mat_t(x) if tall else x
+
+
+def _muon_by_hand(buffer, bias_corrected, clamp, factor, non_matrix, wd_adam=0.05, rate=0.2):
+    """One loop for the three presets; `factor(rows, cols)` is the shape scaling."""
+    w = {k: [list(r) for r in v] if k != "bias" else list(v) for k, v in M_W0.items()}
+    buf = {k: [[0.0] * len(w[k][0]) for _ in w[k]] for k in ("wide", "tall")}
+    m, v = [0.0] * 3, [0.0] * 3
+    out = []
+    for t, (g, lr) in enumerate(zip(M_GRADS, LR_SEQ), start=1):
+        for k in ("wide", "tall"):
+            rows, cols = len(w[k]), len(w[k][0])
+            keep = 1.0 - M_MU if buffer == "ema" else 1.0
+            buf[k] = mat_lin(M_MU, buf[k], keep, g[k])                              # b <- mu*b + keep*g
+            if bias_corrected:                                                       # optax _muon.py:486-497
+                look = mat_lin(M_MU / (1 - M_MU ** (t + 1)), buf[k], (1 - M_MU) / (1 - M_MU ** t), g[k])
+            else:                                                                    # torch lerp / Keras g + mu*m
+                look = mat_lin(keep, g[k], M_MU, buf[k])
+            o = newton_schulz_by_hand(look, M_EPS, clamp)
+            shrunk = [[x * (1 - lr * WD) for x in r] for r in w[k]]                  # decay x lr, before
+            w[k] = mat_lin(1.0, shrunk, -lr * factor(rows, cols), o)
+        gb = g["bias"]
+        if non_matrix == "adamw_eps_hat":                                            # Keras muon.py:208-236
+            m = [B1 * mi + (1 - B1) * gi for mi, gi in zip(m, gb)]
+            v = [B2 * vi + (1 - B2) * gi * gi for vi, gi in zip(v, gb)]
+            alpha = lr * math.sqrt(1 - B2 ** t) / (1 - B1 ** t)
+            w["bias"] = [wi * (1 - lr * wd_adam) - alpha * mi / (math.sqrt(vi) + EPS)
+                         for wi, mi, vi in zip(w["bias"], m, v)]
+        elif non_matrix == "adamw_nesterov":                                         # optax adamw(nesterov=True)
+            m = [B1 * mi + (1 - B1) * gi for mi, gi in zip(m, gb)]
+            v = [B2 * vi + (1 - B2) * gi * gi for vi, gi in zip(v, gb)]
+            m_bar = [B1 * mi / (1 - B1 ** (t + 1)) + (1 - B1) * gi / (1 - B1 ** t) for mi, gi in zip(m, gb)]
+            w["bias"] = [wi - lr * (mb / (math.sqrt(vi / (1 - B2 ** t)) + M_EPS) + wd_adam * wi)
+                         for wi, mb, vi in zip(w["bias"], m_bar, v)]
+        out.append({k: [list(r) for r in val] if k != "bias" else list(val) for k, val in w.items()})
+    return out
+
+
+def exp_muon():
+    # torch.optim.Muon: EMA, lerp look-ahead, max(||X||, eps), sqrt(max(1, rows/cols)); non-2-D untouched
+    return _muon_by_hand("ema", False, True, lambda r, c: math.sqrt(max(1.0, r / c)), "none")
+
+
+def exp_keras_muon():
+    # keras.optimizers.Muon: m <- mu*m + g, g + mu*m, ||X|| + eps, 0.2*sqrt(max(r, c)); eps-hat AdamW
+    return _muon_by_hand("sum", False, False, lambda r, c: 0.2 * math.sqrt(max(r, c)), "adamw_eps_hat")
+
+
+def exp_optax_muon():
+    # optax.contrib.muon: bias-corrected EMA, NAdam look-ahead, ||X|| + eps, sqrt(max(1, c/r)); adamw(nesterov)
+    return _muon_by_hand("ema", True, False, lambda r, c: math.sqrt(max(1.0, c / r)), "adamw_nesterov")
+
+
+_ADAM_FALLBACK = dict(adam_beta1=B1, adam_beta2=B2, adam_weight_decay=0.05)
+MATRIX_CASES = [
+    ("muon", "muon", M_HP, exp_muon),
+    ("keras_muon", "keras_muon", dict(M_HP, adam_eps=EPS, **_ADAM_FALLBACK), exp_keras_muon),
+    ("optax_muon", "optax_muon", dict(M_HP, adam_eps=M_EPS, **_ADAM_FALLBACK), exp_optax_muon),
+]
+
+
+@pytest.mark.parametrize("case_id, rule, hp, expected", MATRIX_CASES, ids=[c[0] for c in MATRIX_CASES])
+def test_hand_derived_matrices(case_id, rule, hp, expected):
+    want = expected()
+    run = trajectory(rule, {k: np.array(v) for k, v in M_W0.items()}, [{k: np.array(v) for k, v in g.items()}
+                                                                     for g in M_GRADS], **hp)
+    for t, step in enumerate(want, start=1):
+        for name, value in step.items():
+            np.testing.assert_allclose(run.params[name][t], np.array(value), rtol=1e-12, atol=1e-14,
+                                       err_msg=f"{case_id} step {t} {name}")
+
+
+def test_muon_hand_case_reaches_the_eps_branch():
+    """The first step's look-ahead (b_1 = (1-mu)*g_1, X = (1-mu)*g_1 + mu*b_1) is below eps, where
+    max(||X||, eps) and ||X|| + eps differ, for both tensors."""
+    for name in ("wide", "tall"):
+        look = [[(1 - M_MU) * g + M_MU * (1 - M_MU) * g for g in r] for r in M_GRADS[0][name]]
+        assert math.sqrt(sum(v * v for r in look for v in r)) < M_EPS
+
+
+# --------------------------------------------------------------------------------------------------
 # case table: (id, rule expression, hyper-parameters, gradients, expected-trajectory function)
 # --------------------------------------------------------------------------------------------------
 CASES = [
@@ -638,7 +761,7 @@ CASES = [
 
 def test_every_preset_has_a_hand_derived_case():
     """A new preset in spec/rules.toml without a hand-derived trajectory here fails this test."""
-    tested = {rule for _, rule, *_ in CASES if "[" not in rule}
+    tested = {rule for _, rule, *_ in CASES + MATRIX_CASES if "[" not in rule}
     assert tested == set(rules())
 
 
