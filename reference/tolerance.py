@@ -31,6 +31,8 @@ dtype at the golden value.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: Unit roundoff u = 2^-p (p = significand bits incl. the implicit one) per dtype name.
@@ -147,7 +149,11 @@ def newton_schulz_conditioning(knobs, hp, shape) -> float:
     if "shape_scaling" not in knobs or len(shape) != 2 or 0 in shape:
         return 0.0
     a, b, c = (float(hp.get(k, d)) for k, d in (("ns_a", 3.4445), ("ns_b", -4.775), ("ns_c", 2.0315)))
-    steps = int(hp.get("ns_steps", 5))
+    return _ns_kappa(a, b, c, int(hp.get("ns_steps", 5)), max(shape))
+
+
+@functools.lru_cache(maxsize=256)
+def _ns_kappa(a: float, b: float, c: float, steps: int, inner: int) -> float:
     phi = [0.0, a, 0.0, b, 0.0, c]                                   # a s + b s^3 + c s^5
     dphi = [a, 0.0, 3 * b, 0.0, 5 * c]                               # phi'(s)
     ratio = [a, 0.0, b, 0.0, c]                                      # phi(s)/s
@@ -156,7 +162,7 @@ def newton_schulz_conditioning(knobs, hp, shape) -> float:
         lambdas.append(max(_poly_max(dphi, 0.0, bound), _poly_max(ratio, 0.0, bound)))
         bound = max(bound, _poly_max(phi, 0.0, bound))
     total = sum(float(np.prod(lambdas[j:])) for j in range(steps + 1))
-    return (max(shape) + NS_EXTRA_ROUNDINGS) * total
+    return (inner + NS_EXTRA_ROUNDINGS) * total
 
 
 def tolerance(golden: np.ndarray, dtype: str, knobs=None, conditioning: np.ndarray | None = None,
