@@ -82,6 +82,17 @@ def _scalar_shrink(wd, scaling, decayed, beta1=0.0, beta2=0.0):
     return P._stateless(update)
 
 
+def _scalar_muon_shrink(wd, scaling, decayed, kind, rate):
+    """Muon's w <- w - s with the scalar s instead of s*w."""
+    def update(c, ctx):
+        def s(w):
+            if scaling == "adjusted_lr":
+                return ctx.eta * ctx.lr * P.shape_scale(w.shape, kind, rate) * wd
+            return P.decay_factor(scaling, wd, ctx, 1.0, 1.0)
+        return replace(c, params={k: w - s(w) if decayed[k] else w for k, w in c.params.items()})
+    return P._stateless(update)
+
+
 def _scalar_coupled(wd, decayed):
     """g <- g + wd: the scalar wd instead of wd*w."""
     return P._stateless(lambda c, ctx: replace(c, updates={k: g + wd if decayed[k] else g
@@ -101,6 +112,7 @@ def _decay_of_scalar(rule, golden):
         stack.enter_context(mock.patch.object(P, "shrink_weights", _scalar_shrink))
         stack.enter_context(mock.patch.object(P, "add_coupled_decay", _scalar_coupled))
         stack.enter_context(mock.patch.object(P, "add_decayed_weights", _scalar_in_update))
+        stack.enter_context(mock.patch.object(P, "muon_shrink", _scalar_muon_shrink))
         return _traj(rule, golden)
 
 
