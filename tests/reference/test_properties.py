@@ -29,7 +29,10 @@ def grad_seqs(steps=T, n=N, elements=finite):
 
 params = arrays(N, nonzero)
 PRESETS = list(rules())
-DECAYING = [name for name, r in rules().items() if r.knobs["decay"] != "none"]
+#: Muon acts on matrices (its own properties at the end); the elementwise properties below are for the
+#: other families, on vectors.
+MATRIX_FAMILIES = ("muon",)
+DECAYING = [name for name, r in rules().items() if r.knobs["decay"] != "none" and r.family not in MATRIX_FAMILIES]
 
 
 def decay_hp(rule: str, wd: float) -> dict:
@@ -228,7 +231,8 @@ def test_decay_monotone_in_wd(rule, w0, wd1, delta):
 
 
 # --- NaN in a gradient propagates to that element only -------------------------------------------------
-ELEMENTWISE = [name for name, r in rules().items() if r.knobs.get("trust_ratio", "off") == "off"]
+ELEMENTWISE = [name for name, r in rules().items() if r.knobs.get("trust_ratio", "off") == "off"
+               and r.family not in MATRIX_FAMILIES]
 
 
 @pytest.mark.parametrize("rule", ELEMENTWISE)
@@ -269,3 +273,48 @@ def test_nan_in_lamb_makes_the_tensor_nan(rule):
     # a native difference that only non-finite gradients can show (not a knob).
     a = _nan_lamb_run(rule)
     assert np.all(np.isnan(a)), f"expected the whole tensor NaN (ratio = ||w||/NaN), got {a}"
+
+
+# --- Muon: the update is a matrix function (spec/muon.md) ---------------------------------------------
+MUON = [name for name, r in rules().items() if r.family in MATRIX_FAMILIES]
+matrices = arrays(6, nonzero).map(lambda x: x.reshape(2, 3))
+
+
+@pytest.mark.parametrize("rule", MUON)
+@SETTINGS
+@given(w0=matrices, wd1=st.floats(0.0, 1.0), delta=st.floats(0.01, 1.0))
+def test_muon_zero_gradient_is_a_pure_shrink_monotone_in_wd(rule, w0, wd1, delta):
+    # NS(0) = 0/(0 + eps) or 0/max(0, eps) = 0: only the decoupled shrink (1 - lr*wd)^t acts
+    zeros = [np.zeros((2, 3))] * 4
+    lo = trajectory(rule, w0, zeros, lr=0.01, weight_decay=wd1)
+    hi = trajectory(rule, w0, zeros, lr=0.01, weight_decay=wd1 + delta)
+    np.testing.assert_allclose(lo.params[-1], w0 * (1 - 0.01 * wd1) ** 4, rtol=1e-13)
+    assert np.all(np.abs(hi.params[-1]) < np.abs(lo.params[-1]))
+
+
+@pytest.mark.parametrize("rule", MUON)
+@SETTINGS
+@given(w0=matrices, grads=st.lists(arrays(6).map(lambda x: x.reshape(2, 3)), min_size=T, max_size=T),
+       j=st.integers(0, 5), k=st.integers(0, T - 1))
+def test_muon_nan_spreads_to_the_whole_matrix_only(rule, w0, grads, j, k):
+    # the Frobenius norm and the products X X^T mix every element: one NaN gradient element makes the whole
+    # matrix NaN from that step on; another tensor is untouched
+    bad = [g.copy() for g in grads]
+    bad[k].flat[j] = np.nan
+    other = np.ones((3, 2))
+    run = trajectory(rule, {"m": w0, "o": other}, [{"m": g, "o": np.full((3, 2), 0.5)} for g in bad], lr=0.05)
+    alone = trajectory(rule, {"o": other}, [{"o": np.full((3, 2), 0.5)} for _ in bad], lr=0.05)
+    assert np.all(np.isnan(run.params["m"][k + 1:])) and np.all(np.isfinite(run.params["m"][:k + 1]))
+    np.testing.assert_array_equal(run.params["o"], alone.params["o"])
+
+
+@pytest.mark.parametrize("rule", MUON)
+@SETTINGS
+@given(w0=matrices, grads=st.lists(arrays(6).map(lambda x: x.reshape(2, 3)), min_size=T, max_size=T),
+       scale=st.floats(1e-2, 1e2))
+def test_muon_is_invariant_to_the_gradient_scale_away_from_eps(rule, w0, grads, scale):
+    # NS sees X/||X||: scaling every gradient by c > 0 leaves the trajectory unchanged when eps is negligible
+    assume(all(np.linalg.norm(g) > 1e-2 for g in grads))
+    a = trajectory(rule, w0, grads, lr=0.05, eps=0.0)
+    b = trajectory(rule, w0, [scale * g for g in grads], lr=0.05, eps=0.0)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-9, atol=1e-12)
