@@ -46,8 +46,13 @@ VARIANTS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
     "muon": {"no_nesterov": {"nesterov": False}, "ns_dion": {"ns_a": 4.0848, "ns_b": -6.8946, "ns_c": 2.927, "ns_steps": 4}},
     "keras_muon": {"no_nesterov": {"nesterov": False}, "rms_rate": {"rms_rate": 0.3}},
     "optax_muon": {"no_nesterov": {"nesterov": False}},
+    # Adafactor: another decay-rate exponent and clipping threshold; optax factoring small tensors
+    "adafactor": {"decay_clip": {"beta2_decay": -0.5, "clip_threshold": 2.0}},
+    "keras_adafactor": {"decay_clip": {"beta2_decay": -0.5, "clip_threshold": 2.0}},
+    "optax_adafactor": {"factored": {"min_dim_size_to_factor": 1}},
 }
-VARIANT_SCENARIOS = ("first_steps", "lr_halved", "grad_drop", "random_wide", "muon_varied", "muon_mixed")
+VARIANT_SCENARIOS = ("first_steps", "lr_halved", "grad_drop", "random_wide", "muon_varied", "muon_mixed",
+                     "adafactor_3d")
 #: Realistic closed-loop streams, one per rule (rotated), to keep the corpus small.
 CLOSED_LOOP = ("quadratic", "rosenbrock", "logistic")
 

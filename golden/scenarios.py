@@ -267,6 +267,21 @@ def _muon_probes() -> list[Scenario]:
     ]
 
 
+def _adafactor_probes() -> list[Scenario]:
+    """Adafactor's own probe (spec/adafactor.md): a 3-D tensor whose two largest axes are not its last two,
+    so factoring over the last two and over the two largest differ, next to a matrix and a vector."""
+    rows = ([0.25, -0.5, 1.0, -0.125, 0.75, 0.5], [0.5, 0.25, -1.0, 0.125, -0.25, 1.0],
+            [-0.25, 0.75, 0.5, 0.375, 1.0, -0.5], [1.0, -1.0, 0.25, 0.5, -0.75, 0.125],
+            [0.125, 0.5, -0.75, -0.25, 0.5, 1.0], [-0.5, -0.25, 0.5, 1.0, 0.25, -0.75])
+    shapes = {"stack": (3, 4, 2), "kernel": (2, 3), "bias": (3,)}
+    params = {n: bf16_exact(np.resize(np.linspace(-1.5, 2.0, 7), s)) for n, s in shapes.items()}
+    grads = tuple({n: f32(np.resize(np.roll(np.asarray(r) * (i + 1), i), s)) for i, (n, s) in enumerate(shapes.items())}
+                  for r in rows)
+    return [Scenario("adafactor_3d", "probe", "factored axes: a 3 x 4 x 2 tensor (last two axes 4 x 2, two largest "
+                     "3 x 4), a matrix and a vector, with varied gradients", params, grads, _const(0.1, 6),
+                     {"weight_decay": 0.1}, families=("adafactor",))]
+
+
 def _muon_random(seed: int = 20260412) -> Scenario:
     """Random gradients (log-uniform 1e-4 ... 10) on a 4 x 6 and a 6 x 4 matrix, 40 steps, cosine lr."""
     rng = np.random.default_rng(seed)
@@ -281,5 +296,5 @@ def _muon_random(seed: int = 20260412) -> Scenario:
 
 def all_scenarios() -> dict[str, Scenario]:
     """Every scenario, probes first, by name."""
-    items = _probes() + _muon_probes() + [_random_wide(), _quadratic(), _rosenbrock(), _logistic(), _muon_random()]
+    items = _probes() + _muon_probes() + _adafactor_probes() + [_random_wide(), _quadratic(), _rosenbrock(), _logistic(), _muon_random()]
     return {s.name: s for s in items}

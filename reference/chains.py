@@ -74,6 +74,8 @@ def build_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, f
     iteration rounds to (a precision knob; None: exact)."""
     if rule.family == "muon":
         return _muon_chain(rule, hp, names, powers, iteration)
+    if rule.family == "adafactor":
+        return _adafactor_chain(rule, hp, names)
     k = rule.knobs
     decay = k["decay"]
     decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
@@ -161,4 +163,36 @@ def _muon_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, f
         sub_powers = {name: powers[f"adam_{name}"] for name in ("beta1", "beta2") if f"adam_{name}" in (powers or {})}
         other = build_chain(get_rule(_fallback_rule(k["non_matrix"], hp)), sub, names, sub_powers or None)
     chain.append(P.partition(P.is_matrix, matrix, other))
+    return chain
+
+
+def _adafactor_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
+    """rescale -> [coupled decay] -> clip -> [coupled decay] -> [parameter scale of w] -> [pre-step shrink]
+    -> [parameter scale of the shrunk w] -> factored RMS -> update clipping -> relative step -> apply ->
+    [post-step shrink] (spec/adafactor.md)."""
+    k = rule.knobs
+    decay = k["decay"]
+    decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
+    wd = hp.get("weight_decay", 0.0)
+    chain: list[P.Piece] = []
+    if hp["rescale_grad"] != 1.0:
+        chain.append(P.rescale_grad(hp["rescale_grad"]))                           # g <- rescale*g
+    if decay == "coupled" and k["clip_scope"] == "gradient_and_decay":
+        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w (clipped)
+    chain.append(P.clip(hp["clip_value"], hp["clip_norm"], hp["clip_global_norm"]))
+    if decay == "coupled" and k["clip_scope"] == "gradient":
+        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w
+    if k["param_scale"] == "pre_decay":
+        chain.append(P.param_rms(hp["eps2"]))                                      # max(eps2, RMS(w_{t-1}))
+    if decay == "decoupled" and k["decay_order"] == "before":
+        chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed))            # w <- w - s*w (pre-step)
+    if k["param_scale"] == "post_decay":
+        chain.append(P.param_rms(hp["eps2"]))                                      # max(eps2, RMS(w'))
+    chain += [P.factored_rms(hp["beta2_decay"], hp["eps"], k["eps_placement"], k["factor_dims"],
+                             hp["min_dim_size_to_factor"]),                        # u = g/sqrt(V)
+              P.clip_by_rms(hp["clip_threshold"]),                                 # u/max(1, RMS(u)/d)
+              P.relative_step(k["step_size"]),                                     # u <- -rho_t*scale*u
+              P.apply_updates()]                                                   # w <- w + u
+    if decay == "decoupled" and k["decay_order"] == "after":
+        chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed))            # w <- w - s*w (post-step)
     return chain

@@ -40,6 +40,7 @@ class Carry:
     second: Tree | None = None   # second-moment estimate to normalise by (v, v_hat, sum, ...)
     bc1: float = 1.0        # 1 - beta1^t once bias correction ran, else 1
     bc2: float = 1.0        # 1 - beta2^t once bias correction ran, else 1
+    param_scale: Tree | None = None   # Adafactor's max(eps2, RMS(w)) per tensor, once recorded
 
 
 class Piece(NamedTuple):
@@ -457,3 +458,85 @@ def partition(select: Callable[[np.ndarray], bool], inside: list[Piece], outside
             updates.update(carry.updates)
         return replace(c, params=params, updates=updates), new
     return Piece(init, update)
+
+
+# --- Adafactor (spec/adafactor.md) -----------------------------------------------------------------
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x)))) if np.size(x) else 0.0
+
+
+def param_rms(eps2: float) -> Piece:
+    """Record the parameter scale max(eps2, RMS(w)) of the working weight as it is now (before or after
+    a decoupled shrink, by where the chain puts this piece)."""
+    return _stateless(lambda c, ctx: replace(c, param_scale={k: max(eps2, _rms(w)) for k, w in c.params.items()}))
+
+
+def factor_axes(shape, dims: str, min_dim: float) -> tuple[int, int] | None:
+    """(a, b) for a factored tensor: row statistics reduce axis b, column statistics axis a (the last two:
+    a = -2, b = -1; the two largest: b the largest, a the second, ties by position); None when unfactored
+    (fewer than 2 axes, or the second largest axis has fewer than min_dim elements)."""
+    if len(shape) < 2 or sorted(shape)[-2] < min_dim:
+        return None
+    if dims == "last_two":
+        return len(shape) - 2, len(shape) - 1
+    if dims == "largest_two":
+        order = np.argsort(shape, kind="stable")
+        return int(order[-2]), int(order[-1])
+    raise ValueError(f"unknown factor_dims {dims!r}")
+
+
+def factored_rms(beta2_decay: float, eps: float, placement: str, dims: str, min_dim: float) -> Piece:
+    """updates <- g/sqrt(V): beta_t = 1 - t^beta2_decay; a factored tensor keeps row means R (over axis b)
+    and column means C (over axis a) of s = g^2 (+ eps for 'sq_add'), each R <- beta_t*R + (1-beta_t)*mean(s),
+    and V = R*C/mean_a(R) (the mean clamped at eps for 'sq_clamp'); another tensor keeps
+    v <- beta_t*v + (1-beta_t)*s and V = v; 'sq_clamp' then takes max(V, eps^2). States v_row, v_col
+    (broadcast to the tensor's shape) and v; the ones a tensor does not use stay 0."""
+    def update(c, state, ctx):
+        beta = 1.0 - float(ctx.t) ** beta2_decay                                   # beta2_t = 1 - t^beta2_decay
+        new = {name: dict(tree) for name, tree in state.items()}
+        out = {}
+        for k, g in c.updates.items():
+            if g.size == 0:
+                out[k] = g                                                           # nothing to scale
+                continue
+            sq = g * g + eps if placement == "sq_add" else g * g                   # g^2 (+ eps1)
+            axes = factor_axes(np.shape(g), dims, min_dim)
+            if axes is not None:
+                a, b = axes
+                row = beta * state["v_row"][k] + (1.0 - beta) * np.broadcast_to(np.mean(sq, axis=b, keepdims=True), g.shape)
+                col = beta * state["v_col"][k] + (1.0 - beta) * np.broadcast_to(np.mean(sq, axis=a, keepdims=True), g.shape)
+                row_mean = np.mean(row, axis=a, keepdims=True)                     # mean of R over the rows
+                if placement == "sq_clamp":
+                    row_mean = np.maximum(row_mean, eps)
+                estimate = row / row_mean * col                                     # V = (R/mean(R))*C
+                new["v_row"][k], new["v_col"][k] = row, col
+            else:
+                estimate = beta * state["v"][k] + (1.0 - beta) * sq                 # v_t
+                new["v"][k] = estimate
+            if placement == "sq_clamp":
+                estimate = np.maximum(estimate, eps * eps)                           # max(V, eps^2)
+            elif placement != "sq_add":
+                raise ValueError(f"unknown eps_placement {placement!r} for Adafactor")
+            out[k] = g / np.sqrt(estimate)                                           # u = g/sqrt(V)
+        return replace(c, updates=out), new
+    return Piece(lambda params: {"v_row": _zeros(params), "v_col": _zeros(params), "v": _zeros(params)}, update)
+
+
+def clip_by_rms(threshold: float) -> Piece:
+    """Update clipping: u <- u/max(1, RMS(u)/threshold), per tensor."""
+    return _stateless(lambda c, ctx: replace(c, updates={k: u / max(1.0, _rms(u) / threshold)
+                                                         for k, u in c.updates.items()}))
+
+
+def relative_step(kind: str) -> Piece:
+    """u <- -rho_t*scale*u: rho_t = min(eta_t*lr_t, 1/sqrt(t)) ('capped') or eta_t*lr_t ('lr'); scale the
+    recorded parameter scale (1 when none was recorded)."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        step = ctx.eta * ctx.lr
+        rho = min(step, 1.0 / math.sqrt(ctx.t)) if kind == "capped" else step    # rho_t
+        if kind not in ("capped", "lr"):
+            raise ValueError(f"unknown step_size {kind!r}")
+        scale = c.param_scale or {}
+        return replace(c, updates={k: -rho * scale.get(k, 1.0) * u for k, u in c.updates.items()})
+    return _stateless(update)

@@ -161,6 +161,8 @@ def _hp_vocabulary(family: Family, knob_values: Mapping[str, str]) -> dict[str, 
         hp.update(family.extra_hp["rms_hp"])
     if knob_values.get("non_matrix", "none") != "none":
         hp.update(family.extra_hp["fallback_hp"])
+    if knob_values.get("param_scale", "none") != "none":
+        hp.update(family.extra_hp["scale_hp"])
     return hp
 
 

@@ -52,9 +52,11 @@ OPS_PER_STEP = 16
 
 def rule_terms(knobs) -> tuple[int, bool]:
     """(A, feedback) for a rule's knob values: A weight-scale roundings per step, and whether the
-    update reads w (coupled decay or a trust ratio), which propagates earlier errors."""
+    update reads w (coupled decay, a trust ratio, Adafactor's parameter scale), which propagates earlier
+    errors."""
     weight_roundings = 3 if knobs.get("decay") == "decoupled" else 2
-    feedback = knobs.get("decay") == "coupled" or knobs.get("trust_ratio") == "on"
+    feedback = (knobs.get("decay") == "coupled" or knobs.get("trust_ratio") == "on"
+                or knobs.get("param_scale", "none") != "none")      # Adafactor: the step is proportional to RMS(w)
     return weight_roundings, feedback
 
 

@@ -190,6 +190,28 @@ def muon_configs() -> list[KerasOptimizer]:
     ]
 
 
+_ADAFACTOR = {"lr": "lr", "beta2_decay": "beta_2_decay", "eps": "epsilon_1", "eps2": "epsilon_2",
+              "clip_threshold": "clip_threshold"}
+#: Keras factors every variable with two or more axes
+_ADAFACTOR_FIXED = {"min_dim_size_to_factor": 0}
+
+
+def adafactor_configs() -> list[KerasOptimizer]:
+    """keras.optimizers.Adafactor (keras/src/optimizers/adafactor.py at v3.15.1): without weight_decay,
+    with it (the base class's lr-scaled pre-step shrink, before update_step reads RMS(w)), and with
+    relative_step=False, which changes nothing (the step is min(lr, 1/sqrt(t)) either way, adafactor.py:
+    144-150). epsilon_2 is ops.cast (float32 on TF)."""
+    rounded = (*_TF_ROUNDED, "eps2")
+    return [
+        KerasOptimizer("Adafactor", "Adafactor", "keras_adafactor[decay=none]", dict(_ADAFACTOR),
+                       fixed_hp=_ADAFACTOR_FIXED, tf_rounded=rounded),
+        KerasOptimizer("Adafactor(weight_decay)", "Adafactor", "keras_adafactor", {**_ADAFACTOR, **_WD},
+                       fixed_hp=_ADAFACTOR_FIXED, tf_rounded=rounded),
+        KerasOptimizer("Adafactor(relative_step=False)", "Adafactor", "keras_adafactor", {**_ADAFACTOR, **_WD},
+                       kwargs={"relative_step": False}, fixed_hp=_ADAFACTOR_FIXED, tf_rounded=rounded),
+    ]
+
+
 #: Muon on the TF backend multiplies its float32 learning rate into a float64 update (`lr * update`,
 #: muon.py:206, no cast): float64 variables raise InvalidArgumentError (tests/conformance/
 #: test_keras_findings.py::test_muon_cannot_step_float64_on_tensorflow); its TF cases run float32.
@@ -200,7 +222,7 @@ def cases(framework: str) -> list[Case]:
     """The lane's cases: every configuration eagerly, the weight-decay ones also compiled."""
     precision = PRECISION[framework]
     out = []
-    for config in configs() + muon_configs():
+    for config in configs() + muon_configs() + adafactor_configs():
         for variant in VARIANTS[framework]:
             if variant != "eager" and "weight_decay" not in config.hp_map:
                 continue        # compiled variants: every optimizer, in its weight-decay configuration

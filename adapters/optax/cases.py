@@ -61,6 +61,13 @@ class SameAs(Hook):
 
 
 @dataclass(frozen=True)
+class Negated(Hook):
+    """A canonical hyper-parameter the alias takes with the opposite sign, under its own name (optax
+    adafactor's decay_rate = -beta2_decay)."""
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class OptaxCase(Case):
     """An optax case: `alias` is the ``optax.<alias>`` called (after `chain`, with `mask` and
     `schedules` applied as the module docstring says)."""
@@ -195,6 +202,19 @@ def _muon() -> list[OptaxCase]:
                     hp_map={**_MUON, "rms_rate": "consistent_rms"}, variants=("jit",))]
 
 
+_ADAFACTOR = {"lr": "learning_rate", "beta2_decay": Negated("decay_rate"), "eps": "eps",
+              "clip_threshold": "clipping_threshold", "min_dim_size_to_factor": "min_dim_size_to_factor",
+              "weight_decay": "weight_decay_rate"}
+
+
+def _adafactor() -> list[OptaxCase]:
+    """optax.adafactor (optax/_src/alias.py:224-326 at v0.2.8), momentum=None, factored=True; its
+    parameter-scale floor is scale_by_param_block_rms' fixed min_scale 1e-3 (eps2)."""
+    return [*_optax("adafactor", "adafactor", "optax_adafactor", hp_map=_ADAFACTOR, fixed_hp={"eps2": 1e-3}),
+            *_optax("adafactor(multiply_by_parameter_scale=False)", "adafactor", "optax_adafactor[param_scale=none]",
+                    kwargs={"multiply_by_parameter_scale": False}, hp_map=_ADAFACTOR)]
+
+
 def cases() -> list[OptaxCase]:
     """Every optax case, in the order of the results (each configuration: eager, then jit)."""
-    return [*_sgd_and_adam(), *_adagrad_and_rmsprop(), *_others(), *_muon()]
+    return [*_sgd_and_adam(), *_adagrad_and_rmsprop(), *_others(), *_muon(), *_adafactor()]

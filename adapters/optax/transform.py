@@ -22,7 +22,7 @@ import numpy as np
 
 from optconform.adapters.base import Case, RunInput
 
-from .cases import Clip, MaskExclude, MaskForm, MaskInclude, OptaxCase, SameAs, Transform
+from .cases import Clip, MaskExclude, MaskForm, MaskInclude, Negated, OptaxCase, SameAs, Transform
 from .trees import to_tree
 
 
@@ -107,6 +107,8 @@ def transformation(jax, optax, case: Case, inp: RunInput, dtype, names: Sequence
     if hooks.get(Clip) is not None and Transform.CLIP not in case.chain:
         raise ValueError(f"{case.id}: the golden clips gradients but the case has no clip transform")
     for hook, value in case.hooked(inp.hp).items():
+        if isinstance(hook, Negated):
+            kwargs[hook.name] = -value
         if isinstance(hook, SameAs) and value != inp.hp.get(hook.other):
             raise ValueError(f"{case.id}: optax takes {hook.other}={inp.hp.get(hook.other)!r} for both, the golden "
                              f"asks for {value!r} in the other")

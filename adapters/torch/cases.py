@@ -55,6 +55,19 @@ def muon_cases() -> list[Case]:
     ]
 
 
+_ADAFACTOR = {"lr": "lr", "beta2_decay": "beta2_decay", "eps": Arg("eps", 0), "eps2": Arg("eps", 1),
+              "clip_threshold": "d", "weight_decay": "weight_decay"}
+
+
+def adafactor_cases() -> list[Case]:
+    """torch.optim.Adafactor, for-loop and foreach (torch/optim/_adafactor.py at v2.13.0); it factors every
+    tensor with two or more axes (min_dim_size_to_factor = 0)."""
+    return [Case(framework="torch", name="Adafactor", native="torch.optim.Adafactor", rule="adafactor",
+                 variant=variant, kwargs=dict(VARIANTS[variant]), hp_map=_ADAFACTOR,
+                 fixed_hp={"min_dim_size_to_factor": 0}, dtypes=("float64", "float32", "bfloat16"))
+            for variant in ("forloop", "foreach")]
+
+
 def cases() -> list[Case]:
     return [
         *_optimizer("SGD", "SGD", "sgd", kwargs={"momentum": 0.0}, hp_map={"lr": "lr", **_WD}),
@@ -88,4 +101,5 @@ def cases() -> list[Case]:
                     hp_map={**_ADAM_HP, **_WD}),
         *_optimizer("Adamax", "Adamax", "adamax", hp_map={**_ADAM_HP, **_WD}),
         *muon_cases(),
+        *adafactor_cases(),
     ]
