@@ -665,12 +665,117 @@ def exp_optax_muon():
     return _muon_by_hand("ema", True, False, lambda r, c: math.sqrt(max(1.0, c / r)), "adamw_nesterov")
 
 
+# --------------------------------------------------------------------------------------------------
+# Adafactor (spec/adafactor.md): a 2 x 3 matrix (factored) and a vector (not), no first moment
+# --------------------------------------------------------------------------------------------------
+
+A_W0 = {"m": [[1.0, -2.0, 0.5], [0.25, 1.0, -1.5]], "b": [0.5, -1.0, 2.0]}
+A_GRADS = [{"m": [[0.5, -1.0, 0.0], [1.0, 0.5, -0.5]], "b": [0.5, 0.0, 0.25]},
+           {"m": [[-0.25, 0.75, 1.0], [0.5, -1.0, 0.25]], "b": [1.0, 0.5, -2.0]},
+           {"m": [[2.0, 0.25, -0.5], [0.125, 0.5, 1.0]], "b": [-0.25, 2.0, 1.0]}]
+A_LR = [0.8, 0.9, 0.7]          # 1/sqrt(t) = 1, 0.707, 0.577: the cap min(lr, 1/sqrt(t)) bites at t = 2, 3
+A_B2D, A_EPS, A_EPS2, A_D = -0.8, 1e-3, 1e-3, 1.0
+A_HP = dict(lr=A_LR, weight_decay=WD, beta2_decay=A_B2D, eps=A_EPS, eps2=A_EPS2, clip_threshold=A_D)
+
+
+def _flat(x):
+    return [v for r in x for v in r] if isinstance(x[0], list) else list(x)
+
+
+def _rms_by_hand(x):
+    xs = _flat(x)
+    return math.sqrt(sum(v * v for v in xs) / len(xs))
+
+
+def _scale_by_hand(x, c):
+    return [[v * c for v in r] for r in x] if isinstance(x[0], list) else [v * c for v in x]
+
+
+def _adafactor_by_hand(clamp, capped, scale_at, unscaled):
+    # torch _adafactor.py:366-416 / Keras adafactor.py:144-205 / optax factorized.py:163-220 + alias.py:303-326:
+    # beta_t = 1 - t^beta2_decay; R, C the EMA of the row / column means of s = g^2 (+ eps when not clamp);
+    # V = R_i/mean(R) * C_j (mean clamped at eps, V at eps^2 when clamp); u = g/sqrt(V); u / max(1, RMS(u)/d);
+    # w <- w - rho*max(eps2, RMS(w))*u with rho = min(lr, 1/sqrt(t)) or lr, RMS of the pre- or post-decay w
+    w = {k: [list(r) for r in v] if k == "m" else list(v) for k, v in A_W0.items()}
+    row, col, v = [0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
+    out = []
+    for t, (g, lr) in enumerate(zip(A_GRADS, A_LR), start=1):
+        beta = 1.0 - t ** A_B2D
+        pre = {k: max(A_EPS2, _rms_by_hand(x)) for k, x in w.items()}
+        s = WD if unscaled else lr * WD
+        w = {k: _scale_by_hand(x, 1.0 - s) for k, x in w.items()}
+        post = {k: max(A_EPS2, _rms_by_hand(x)) for k, x in w.items()}
+        scale = {"pre": pre, "post": post, "none": {k: 1.0 for k in w}}[scale_at]
+        sq = [[x * x + (0.0 if clamp else A_EPS) for x in r] for r in g["m"]]
+        row = [beta * ri + (1 - beta) * sum(r) / 3 for ri, r in zip(row, sq)]
+        col = [beta * cj + (1 - beta) * (sq[0][j] + sq[1][j]) / 2 for j, cj in enumerate(col)]
+        mean_r = sum(row) / 2
+        if clamp:
+            mean_r = max(mean_r, A_EPS)
+        vm = [[row[i] / mean_r * col[j] for j in range(3)] for i in range(2)]
+        v = [beta * vi + (1 - beta) * (x * x + (0.0 if clamp else A_EPS)) for vi, x in zip(v, g["b"])]
+        vb = list(v)
+        if clamp:
+            vm = [[max(x, A_EPS ** 2) for x in r] for r in vm]
+            vb = [max(x, A_EPS ** 2) for x in vb]
+        um = [[gx / math.sqrt(vx) for gx, vx in zip(gr, vr)] for gr, vr in zip(g["m"], vm)]
+        ub = [gx / math.sqrt(vx) for gx, vx in zip(g["b"], vb)]
+        um = _scale_by_hand(um, 1.0 / max(1.0, _rms_by_hand(um) / A_D))
+        ub = _scale_by_hand(ub, 1.0 / max(1.0, _rms_by_hand(ub) / A_D))
+        rho = min(lr, 1.0 / math.sqrt(t)) if capped else lr
+        w = {"m": [[wx - rho * scale["m"] * ux for wx, ux in zip(wr, ur)] for wr, ur in zip(w["m"], um)],
+             "b": [wx - rho * scale["b"] * ux for wx, ux in zip(w["b"], ub)]}
+        out.append({"m": [list(r) for r in w["m"]], "b": list(w["b"])})
+    return out
+
+
+def exp_adafactor():
+    # torch.optim.Adafactor: clamp form, capped step, RMS of the pre-decay w, decay x lr
+    return _adafactor_by_hand(clamp=True, capped=True, scale_at="pre", unscaled=False)
+
+
+def exp_keras_adafactor():
+    # keras.optimizers.Adafactor: g^2 + eps, capped step, RMS of the already decayed w, decay x lr
+    return _adafactor_by_hand(clamp=False, capped=True, scale_at="post", unscaled=False)
+
+
+def exp_optax_adafactor():
+    # optax.adafactor (factoring this 2 x 3 matrix: min_dim_size_to_factor = 1): g^2 + eps, step lr (no cap),
+    # RMS of the pre-update w, weight_decay_rate unscaled (w*wd added to the update)
+    return _adafactor_by_hand(clamp=False, capped=False, scale_at="pre", unscaled=True)
+
+
+def test_adafactor_hand_case_reaches_the_cap_and_clamps():
+    """The cap min(lr, 1/sqrt(t)) is below lr at t = 2, 3; a zero gradient element meets the clamp."""
+    assert all(min(lr, 1 / math.sqrt(t)) < lr for t, lr in ((2, A_LR[1]), (3, A_LR[2])))
+    assert A_GRADS[0]["m"][0][2] == 0.0 and A_GRADS[0]["b"][1] == 0.0
+
+
 _ADAM_FALLBACK = dict(adam_beta1=B1, adam_beta2=B2, adam_weight_decay=0.05)
 MATRIX_CASES = [
     ("muon", "muon", M_HP, exp_muon),
     ("keras_muon", "keras_muon", dict(M_HP, adam_eps=EPS, **_ADAM_FALLBACK), exp_keras_muon),
     ("optax_muon", "optax_muon", dict(M_HP, adam_eps=M_EPS, **_ADAM_FALLBACK), exp_optax_muon),
 ]
+TENSOR_CASES = [
+    ("adafactor", "adafactor", A_HP, exp_adafactor),
+    ("keras_adafactor", "keras_adafactor", A_HP, exp_keras_adafactor),
+    ("optax_adafactor", "optax_adafactor", dict(A_HP, min_dim_size_to_factor=1), exp_optax_adafactor),
+    ("optax_adafactor[param_scale=none]", "optax_adafactor[param_scale=none]",
+     {k: v for k, v in dict(A_HP, min_dim_size_to_factor=1).items() if k != "eps2"},
+     lambda: _adafactor_by_hand(clamp=False, capped=False, scale_at="none", unscaled=True)),
+]
+
+
+@pytest.mark.parametrize("case_id, rule, hp, expected", TENSOR_CASES, ids=[c[0] for c in TENSOR_CASES])
+def test_hand_derived_tensors(case_id, rule, hp, expected):
+    want = expected()
+    run = trajectory(rule, {k: np.array(v) for k, v in A_W0.items()},
+                     [{k: np.array(v) for k, v in g.items()} for g in A_GRADS], **hp)
+    for t, step in enumerate(want, start=1):
+        for name, value in step.items():
+            np.testing.assert_allclose(run.params[name][t], np.array(value), rtol=1e-12, atol=1e-14,
+                                       err_msg=f"{case_id} step {t} {name}")
 
 
 @pytest.mark.parametrize("case_id, rule, hp, expected", MATRIX_CASES, ids=[c[0] for c in MATRIX_CASES])
@@ -761,7 +866,7 @@ CASES = [
 
 def test_every_preset_has_a_hand_derived_case():
     """A new preset in spec/rules.toml without a hand-derived trajectory here fails this test."""
-    tested = {rule for _, rule, *_ in CASES + MATRIX_CASES if "[" not in rule}
+    tested = {rule for _, rule, *_ in CASES + MATRIX_CASES + TENSOR_CASES if "[" not in rule}
     assert tested == set(rules())
 
 

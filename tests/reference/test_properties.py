@@ -231,8 +231,11 @@ def test_decay_monotone_in_wd(rule, w0, wd1, delta):
 
 
 # --- NaN in a gradient propagates to that element only -------------------------------------------------
+#: Families whose update mixes a tensor's elements (Muon's Newton-Schulz, Adafactor's RMS clipping, parameter
+#: scale and factored means): a NaN spreads over the tensor (tests below).
+MIXING_FAMILIES = ("muon", "adafactor")
 ELEMENTWISE = [name for name, r in rules().items() if r.knobs.get("trust_ratio", "off") == "off"
-               and r.family not in MATRIX_FAMILIES]
+               and r.family not in MIXING_FAMILIES]
 
 
 @pytest.mark.parametrize("rule", ELEMENTWISE)
@@ -318,3 +321,20 @@ def test_muon_is_invariant_to_the_gradient_scale_away_from_eps(rule, w0, grads, 
     a = trajectory(rule, w0, grads, lr=0.05, eps=0.0)
     b = trajectory(rule, w0, [scale * g for g in grads], lr=0.05, eps=0.0)
     np.testing.assert_allclose(a.params, b.params, rtol=1e-9, atol=1e-12)
+
+
+ADAFACTOR = [name for name, r in rules().items() if r.family == "adafactor"]
+
+
+@pytest.mark.parametrize("rule", ADAFACTOR)
+@SETTINGS
+@given(w0=params, grads=grad_seqs(), j=st.integers(0, N - 1), k=st.integers(0, T - 1))
+def test_adafactor_nan_spreads_to_the_whole_tensor_only(rule, w0, grads, j, k):
+    # RMS(u) of the update clipping (and the factored means of a matrix) read every element: one NaN
+    # gradient element makes the whole tensor NaN from that step on; another tensor is untouched
+    bad = [g.copy() for g in grads]
+    bad[k][j] = np.nan
+    run = trajectory(rule, {"a": w0, "o": np.ones(2)}, [{"a": g, "o": np.full(2, 0.5)} for g in bad], lr=0.05)
+    alone = trajectory(rule, {"o": np.ones(2)}, [{"o": np.full(2, 0.5)} for _ in bad], lr=0.05)
+    assert np.all(np.isnan(run.params["a"][k + 1:])) and np.all(np.isfinite(run.params["a"][:k + 1]))
+    np.testing.assert_array_equal(run.params["o"], alone.params["o"])
