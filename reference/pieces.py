@@ -469,7 +469,8 @@ def _rms(x: np.ndarray) -> float:
 def param_rms(eps2: float) -> Piece:
     """Record the parameter scale max(eps2, RMS(w)) of the working weight as it is now (before or after
     a decoupled shrink, by where the chain puts this piece)."""
-    return _stateless(lambda c, ctx: replace(c, param_scale={k: max(eps2, _rms(w)) for k, w in c.params.items()}))
+    return _stateless(lambda c, ctx: replace(c, param_scale={k: float(np.maximum(eps2, _rms(w)))   # NaN propagates
+                                                            for k, w in c.params.items()}))
 
 
 def factor_axes(shape, dims: str, min_dim: float) -> tuple[int, int] | None:
@@ -525,7 +526,7 @@ def factored_rms(beta2_decay: float, eps: float, placement: str, dims: str, min_
 
 def clip_by_rms(threshold: float) -> Piece:
     """Update clipping: u <- u/max(1, RMS(u)/threshold), per tensor."""
-    return _stateless(lambda c, ctx: replace(c, updates={k: u / max(1.0, _rms(u) / threshold)
+    return _stateless(lambda c, ctx: replace(c, updates={k: u / np.maximum(1.0, _rms(u) / threshold)   # NaN propagates
                                                          for k, u in c.updates.items()}))
 
 
