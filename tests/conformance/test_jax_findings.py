@@ -196,3 +196,43 @@ def test_contrib_muon_without_nesterov_bias_correction_is_only_a_scale():
     (< 1 float32 unit from the uncorrected buffer on ordinary gradients)."""
     case, g, runs, prec = _muon_native("optax_muon__muon_varied__no_nesterov")
     assert compare.worst_units("optax_muon[bias_correction=off]", runs, "float32", prec) <= 1
+
+
+# --- Adafactor (spec/adafactor.md) --------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_adafactor_is_optax_adafactor(variant):
+    """optax.adafactor: g^2 + eps, step lr (no 1/sqrt(t) cap), weight_decay_rate unscaled, factored over the
+    two largest axes only when the second has >= min_dim_size_to_factor elements (float32: float64 rows are a
+    registered precision deviation, the decay schedule computed in float32)."""
+    result = _run(f"jax-adafactor[{variant}]", "float32")
+    assert result.verdict == "conforms" and result.matched_rule == "optax_adafactor"
+    assert result.decay_kind == "decoupled unscaled"
+    assert result.candidate_units["adafactor"] > 100 and result.candidate_units["keras_adafactor"] > 100
+
+
+@pytest.mark.parametrize("rival, golden, why", [
+    ("optax_adafactor[step_size=capped]", "optax_adafactor__large_decay",
+     "optax scales by the learning rate alone; torch and Keras by min(lr, 1/sqrt(t))"),
+    ("optax_adafactor[decay_scaling=lr]", "optax_adafactor__zero_grad",
+     "weight_decay_rate adds wd*w to the update after the lr: w <- w - wd*w, not x lr"),
+    ("optax_adafactor[factor_dims=last_two]", "optax_adafactor__adafactor_3d__factored",
+     "optax factors the two largest axes (3 x 4 of a 3 x 4 x 2 tensor); torch and Keras the last two"),
+    ("optax_adafactor[eps_placement=sq_clamp]", "optax_adafactor__tiny_grad", "eps is added to g^2 (not a clamp)"),
+])
+def test_adafactor_differs_from_torch_here(rival, golden, why):
+    from optconform.testing import golden_named
+    case, g = _case("jax-adafactor[jit]"), golden_named(golden)
+    runs = [(g, ADAPTER.run(case, plan.run_input(case, g), "cpu", "float32").params)]
+    assert compare.worst_units("optax_adafactor", runs, "float32", case.precision) <= 1
+    assert compare.worst_units(rival, runs, "float32", case.precision) > 100, why
+
+
+def test_adafactor_does_not_factor_small_tensors_by_default():
+    """min_dim_size_to_factor = 128: random_wide's 3 x 4 kernel keeps a full second moment (the factored
+    estimate of the same run is > 1e5 float32 units away)."""
+    from optconform.testing import golden_named
+    case, g = _case("jax-adafactor[jit]"), golden_named("optax_adafactor__random_wide")
+    native = ADAPTER.run(case, plan.run_input(case, g), "cpu", "float32").params
+    factored = compare.expected("optax_adafactor", g, overrides={"min_dim_size_to_factor": 0})
+    assert compare.compare(native, factored, g, "float32", get_rule("optax_adafactor").knobs).units > 1e5

@@ -224,3 +224,26 @@ def test_muon_cannot_step_float64_on_tensorflow():
     opt = keras.optimizers.Muon(learning_rate=0.1)
     with pytest.raises(tf.errors.InvalidArgumentError, match="double tensor but is a float tensor"):
         opt.apply([tf.constant(np.ones((2, 3)))], [var])
+
+
+# --- Adafactor (spec/adafactor.md) --------------------------------------------------------------------
+
+def test_adafactor_scales_by_the_decayed_weight():
+    """keras.optimizers.Adafactor: g^2 + eps, capped step, and RMS(w) of the weight the base class already
+    decayed (post_decay): > 1e5 float32 units from the pre-decay scale of torch and optax on large_decay."""
+    result = _run("Adafactor(weight_decay)", "float32")
+    assert result.verdict == "conforms" and result.matched_rule == "keras_adafactor"
+    assert result.candidate_units["adafactor"] > 100 and result.candidate_units["optax_adafactor"] > 100
+    case, golden = _case("Adafactor(weight_decay)"), _golden("keras_adafactor__large_decay")
+    runs = [(golden, _native(case, golden, "float32"))]
+    assert compare.worst_units("keras_adafactor[param_scale=pre_decay]", runs, "float32", case.precision) > 1e5
+
+
+def test_adafactor_relative_step_false_changes_nothing():
+    """relative_step=False only skips a min(lr, 1/sqrt(t)) that the next line applies anyway
+    (keras/src/optimizers/adafactor.py:144-150): bitwise the same trajectories."""
+    plain, flag = _case("Adafactor(weight_decay)"), _case("Adafactor(relative_step=False)")
+    for golden in plan.goldens_for(plain)[:4]:
+        a, b = _native(plain, golden, "float32"), _native(flag, golden, "float32")
+        for name in golden.tensors:
+            np.testing.assert_array_equal(a[name], b[name])

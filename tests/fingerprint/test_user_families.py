@@ -1,6 +1,7 @@
 """`check` and `fingerprint` on user-written optimizers of the newer families (issue 24): a torch Muon
-written from the paper, in the parameters' dtype, conforms to `muon`; the same code with optax's shape
-factor or an additive eps is rejected, and the fingerprint names the knob."""
+and a torch Adafactor written from the papers, in the parameters' dtype, conform to `muon` and
+`adafactor`; the same code with another framework's choice (optax's shape factor, an additive eps, the
+post-decay parameter scale) is rejected, and the fingerprint names the knob."""
 from __future__ import annotations
 
 import math
@@ -82,3 +83,63 @@ def test_user_muon_slips_are_named(factory, knob, value):
     assert not report.conforms
     assert report.fingerprint.fits and report.fingerprint.knobs[knob] == value, report.fingerprint.describe()
     assert any(line.startswith(f"{knob}:") for line in report.differences), report.differences
+
+
+class UserAdafactor(torch.optim.Optimizer):
+    """Adafactor as torch states it: no first moment, beta2_t = 1 - t^beta2_decay, row/column means of g^2
+    (vectors: a full v), V = R*C/max(mean(R), eps) and max(V, eps^2), update clipping, step
+    min(lr, 1/sqrt(t))*max(eps2, RMS(w)) of the weight before the decay, decay x lr. `post_decay` is the
+    planted slip (Keras' order)."""
+
+    def __init__(self, params, lr, beta2_decay, eps, eps2, clip_threshold, weight_decay, post_decay=False):
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, eps2=eps2, d=clip_threshold,
+                                      weight_decay=weight_decay))
+        self.post_decay = post_decay
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            eps, lr = group["eps"], group["lr"]
+            for p in group["params"]:
+                if p.grad is None or p.numel() == 0:
+                    continue
+                g, state = p.grad, self.state[p]
+                state["t"] = t = state.get("t", 0) + 1
+                beta = 1.0 - t ** group["beta2_decay"]
+                rms = lambda x: float(x.square().mean().sqrt())  # noqa: E731
+                scale = max(group["eps2"], rms(p))
+                p.mul_(1 - lr * group["weight_decay"])
+                if self.post_decay:
+                    scale = max(group["eps2"], rms(p))
+                if g.dim() >= 2:
+                    row = state.setdefault("row", torch.zeros_like(g.mean(dim=-1, keepdim=True)))
+                    col = state.setdefault("col", torch.zeros_like(g.mean(dim=-2, keepdim=True)))
+                    row.mul_(beta).add_((g * g).mean(dim=-1, keepdim=True), alpha=1 - beta)
+                    col.mul_(beta).add_((g * g).mean(dim=-2, keepdim=True), alpha=1 - beta)
+                    v = row / row.mean(dim=-2, keepdim=True).clamp(min=eps) * col
+                else:
+                    v = state.setdefault("v", torch.zeros_like(g))
+                    v.mul_(beta).add_(g * g, alpha=1 - beta)
+                u = g / v.clamp(min=eps * eps).sqrt()
+                u = u / max(1.0, rms(u) / group["d"])
+                p.add_(u, alpha=-min(lr, 1.0 / math.sqrt(t)) * scale)
+
+
+def make_adafactor(params, lr, beta2_decay, eps, eps2, clip_threshold, weight_decay):
+    return UserAdafactor(params, lr, beta2_decay, eps, eps2, clip_threshold, weight_decay)
+
+
+def make_adafactor_post_decay(params, lr, beta2_decay, eps, eps2, clip_threshold, weight_decay):
+    return UserAdafactor(params, lr, beta2_decay, eps, eps2, clip_threshold, weight_decay, post_decay=True)
+
+
+def test_user_adafactor_conforms():
+    report = check(make_adafactor, "adafactor", "torch", dtype="float64")
+    assert report.conforms, str(report)
+    assert report.fingerprint.fits and report.fingerprint.preset == "adafactor"
+
+
+def test_user_adafactor_post_decay_scale_is_named():
+    report = check(make_adafactor_post_decay, "adafactor", "torch", dtype="float64")
+    assert not report.conforms
+    assert report.fingerprint.fits and report.fingerprint.knobs["param_scale"] == "post_decay", report.fingerprint.describe()
