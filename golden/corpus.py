@@ -50,9 +50,12 @@ VARIANTS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
     "adafactor": {"decay_clip": {"beta2_decay": -0.5, "clip_threshold": 2.0}},
     "keras_adafactor": {"decay_clip": {"beta2_decay": -0.5, "clip_threshold": 2.0}},
     "optax_adafactor": {"factored": {"min_dim_size_to_factor": 1}},
+    # schedule-free: other averaging weights (t^r, lr_max^power)
+    "schedulefree_adamw": {"weighting": {"r": 1.0, "weight_lr_power": 1.0}},
+    "optax_schedule_free_adamw": {"weighting": {"weight_lr_power": 1.0}},
 }
 VARIANT_SCENARIOS = ("first_steps", "lr_halved", "grad_drop", "random_wide", "muon_varied", "muon_mixed",
-                     "adafactor_3d")
+                     "adafactor_3d", "sf_warmup")
 #: Realistic closed-loop streams, one per rule (rotated), to keep the corpus small.
 CLOSED_LOOP = ("quadratic", "rosenbrock", "logistic")
 

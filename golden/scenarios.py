@@ -129,7 +129,7 @@ def _probes() -> list[Scenario]:
                        for gv in g_varied[:4]),
                  _const(0.1, 4), {"weight_decay": 0.1}),
     ]
-    return out + _wild_probes(w, g_varied)
+    return out + _wild_probes(w, g_varied) + _schedule_free_probes(w, g_varied)
 
 
 def _trust(k) -> bool:
@@ -280,6 +280,16 @@ def _adafactor_probes() -> list[Scenario]:
     return [Scenario("adafactor_3d", "probe", "factored axes: a 3 x 4 x 2 tensor (last two axes 4 x 2, two largest "
                      "3 x 4), a matrix and a vector, with varied gradients", params, grads, _const(0.1, 6),
                      {"weight_decay": 0.1}, families=("adafactor",))]
+
+
+def _schedule_free_probes(w, g_varied) -> list[Scenario]:
+    """Schedule-free's own probe (spec/schedule_free.md): a linear warmup over 3 of 6 steps, so the lr rises
+    and the averaging weights c_t = w_t/sum w_s differ from 1/t, and the warmup's first lr (lr/W or 0)
+    shows; decay on, so where it acts (the z step or a shrink of y) shows too."""
+    return [Scenario("sf_warmup", "probe", "warmup form (first lr lr/W vs 0) and averaging weights (lr_max^power vs "
+                     "1/t) while the lr rises over warmup_steps = 3", {**w, "m": f32([[1.0, -0.5], [0.25, 2.0]])},
+                     tuple({"w": gv["w"], "m": f32(gv["w"].reshape(2, 2) * 2.0)} for gv in g_varied[:6]),
+                     _const(0.1, 6), {"weight_decay": 0.1, "warmup_steps": 3}, families=("schedule_free",))]
 
 
 def _muon_random(seed: int = 20260412) -> Scenario:

@@ -76,6 +76,8 @@ def build_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, f
         return _muon_chain(rule, hp, names, powers, iteration)
     if rule.family == "adafactor":
         return _adafactor_chain(rule, hp, names)
+    if rule.family == "schedule_free":
+        return _schedule_free_chain(rule, hp, names)
     k = rule.knobs
     decay = k["decay"]
     decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
@@ -195,4 +197,19 @@ def _adafactor_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
               P.apply_updates()]                                                   # w <- w + u
     if decay == "decoupled" and k["decay_order"] == "after":
         chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed))            # w <- w - s*w (post-step)
+    return chain
+
+
+def _schedule_free_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
+    """rescale -> clip -> the schedule-free AdamW step (spec/schedule_free.md): the step writes y itself."""
+    k = rule.knobs
+    decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
+    chain: list[P.Piece] = []
+    if hp["rescale_grad"] != 1.0:
+        chain.append(P.rescale_grad(hp["rescale_grad"]))                           # g <- rescale*g
+    chain.append(P.clip(hp["clip_value"], hp["clip_norm"], hp["clip_global_norm"]))
+    chain.append(P.schedule_free_adamw(hp["beta1"], hp["beta2"], hp["eps"], hp.get("weight_decay", 0.0),
+                                       k["decay_at"] if k["decay"] == "decoupled" else None, k["sf_weighting"],
+                                       k["warmup_form"], int(hp["warmup_steps"]), hp.get("r", 0.0),
+                                       hp.get("weight_lr_power", 0.0), decayed))
     return chain

@@ -541,3 +541,54 @@ def relative_step(kind: str) -> Piece:
         scale = c.param_scale or {}
         return replace(c, updates={k: -rho * scale.get(k, 1.0) * u for k, u in c.updates.items()})
     return _stateless(update)
+
+
+# --- Schedule-free AdamW (spec/schedule_free.md) ---------------------------------------------------
+
+def schedule_free_adamw(beta1: float, beta2: float, eps: float, wd: float, decay_at: str | None, weighting: str,
+                        warmup_form: str, warmup: int, r: float, power: float, decayed: Mapping[str, bool]) -> Piece:
+    """The params are y. lr_t = eta_t*lr_t*min(t/W, 1) ('from_one') or min((t-1)/W, 1) ('from_zero');
+    v <- beta2*v + (1-beta2)*g^2, d = g/(sqrt(v/bc2) + eps) (+ wd*y, decay_at 'step');
+    z <- z - lr_t*d; x_{t-1} = (y - (1-beta1)*z_{t-1})/beta1 (y shrunk by lr_t*wd first for 'y_shrink');
+    x <- (1-c_t)*x_{t-1} + c_t*z; y <- (1-beta1)*z + beta1*x, c_t = 1/t ('uniform') or
+    w_t/sum w_s with w_t = t^r*(max_{s<=t} lr_s)^power ('lr_power'), lr_s warmed by min(s/W, 1) whatever
+    the step's warmup form (optax's weight reads its schedule at the 1-based count). States: z, v, x (the evaluation point),
+    and per tensor the weight sum and the max lr."""
+    def init(params):
+        return {"z": {k: np.array(p, dtype=p.dtype) for k, p in params.items()}, "v": _zeros(params),
+                "x": {k: np.array(p, dtype=p.dtype) for k, p in params.items()},
+                "weight_sum": {k: np.zeros((), dtype=p.dtype) for k, p in params.items()},
+                "lr_max": {k: np.zeros((), dtype=p.dtype) for k, p in params.items()}}
+
+    def update(c, state, ctx):
+        t = ctx.t
+        warm = 1.0 if warmup <= 0 else min((t if warmup_form == "from_one" else t - 1) / warmup, 1.0)
+        lr = ctx.eta * ctx.lr * warm                                                  # warmed-up lr_t
+        bc2 = 1.0 - beta2 ** t
+        new = {name: dict(tree) for name, tree in state.items()}
+        params = {}
+        for k, g in c.updates.items():
+            y = c.params[k]
+            if decay_at == "y_shrink" and decayed[k]:
+                y = y - ctx.eta * ctx.lr * wd * y                                     # y <- y - lr*wd*y (unwarmed)
+            v = beta2 * state["v"][k] + (1.0 - beta2) * g * g                          # v_t
+            d = g / (np.sqrt(v / bc2) + eps)                                           # g/(sqrt(v_hat) + eps)
+            if decay_at == "step" and decayed[k]:
+                d = d + wd * c.params[k]                                               # + wd*y
+            z_old = state["z"][k]
+            z = z_old - lr * d                                                         # z step
+            if weighting == "uniform":
+                ck, lr_max, total = 1.0 / t, state["lr_max"][k], state["weight_sum"][k]
+            else:
+                lr_w = ctx.eta * ctx.lr * (1.0 if warmup <= 0 else min(t / warmup, 1.0))   # lr_t warmed from one
+                lr_max = np.maximum(state["lr_max"][k], lr_w)                          # max_{s<=t} lr_s
+                weight = float(t) ** r * lr_max ** power                               # w_t
+                total = state["weight_sum"][k] + weight
+                ck = weight / total if total else 0.0                                  # c_t
+            x_old = (y - (1.0 - beta1) * z_old) / beta1                                # x_{t-1} from y
+            x = (1.0 - ck) * x_old + ck * z                                            # x_t
+            params[k] = (1.0 - beta1) * z + beta1 * x                                  # y_t
+            new["z"][k], new["v"][k], new["x"][k] = z, v, x
+            new["lr_max"][k], new["weight_sum"][k] = np.asarray(lr_max), np.asarray(total)
+        return replace(c, params=params), new
+    return Piece(init, update)

@@ -163,6 +163,8 @@ def _hp_vocabulary(family: Family, knob_values: Mapping[str, str]) -> dict[str, 
         hp.update(family.extra_hp["fallback_hp"])
     if knob_values.get("param_scale", "none") != "none":
         hp.update(family.extra_hp["scale_hp"])
+    if knob_values.get("sf_weighting") == "lr_power":
+        hp.update(family.extra_hp["weighting_hp"])
     return hp
 
 

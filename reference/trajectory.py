@@ -17,7 +17,7 @@ from .pieces import ITERATION_BITS, Carry, Ctx
 from .rules import PER_STEP_HP, Rule, get_rule, is_finite_number
 
 _BOOL_HP = ("nesterov", "centered")
-_INT_HP = ("ns_steps",)
+_INT_HP = ("ns_steps", "warmup_steps")
 _OPTIONAL_HP = ("clip_value", "clip_norm", "clip_global_norm")
 _UNBOUNDED_HP = ("trust_upper_bound",)
 
