@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from typing import Callable
 from unittest import mock
 
+import numpy as np
+
 from optconform.reference import pieces as P
 from optconform.reference import rules, trajectory
 
@@ -113,6 +115,9 @@ def _decay_of_scalar(rule, golden):
         stack.enter_context(mock.patch.object(P, "add_coupled_decay", _scalar_coupled))
         stack.enter_context(mock.patch.object(P, "add_decayed_weights", _scalar_in_update))
         stack.enter_context(mock.patch.object(P, "muon_shrink", _scalar_muon_shrink))
+        original = P.schedule_free_adamw
+        stack.enter_context(mock.patch.object(P, "schedule_free_adamw", lambda *a, **kw: original(
+            *a, **kw, decay_of=np.ones_like)))
         return _traj(rule, golden)
 
 
@@ -130,7 +135,7 @@ VARIANTS = (
     WildVariant("per-tensor norm clip at 1.0 built in", "pytorch-pretrained-bert BertAdam max_grad_norm=1.0",
                 lambda r: True, lambda r, g: _traj(r, g, clip_norm=1.0)),
     WildVariant("decay x lr/lr0 (lr_ratio)", "composer DecoupledAdamW; llm-foundry DecoupledLionW",
-                lambda r: r.knobs["decay"] == "decoupled" and r.knobs["decay_scaling"] != "lr_ratio",
+                lambda r: r.knobs["decay"] == "decoupled" and r.knobs.get("decay_scaling", "lr_ratio") != "lr_ratio",
                 lambda r, g: _traj(r.with_knobs(decay_scaling="lr_ratio"), g)),
     WildVariant("decay of a scalar instead of w", "p.add_(-lr*wd) for p.add_(p, alpha=-lr*wd)",
                 lambda r: r.knobs["decay"] != "none", _decay_of_scalar),

@@ -63,7 +63,7 @@ class Fingerprint:
         decay = k.get("decay", "none")
         if decay == "decoupled":
             scaling = k.get("decay_scaling")
-            decay = "decoupled" if scaling in ("lr", "corrected_lr") else f"decoupled_{scaling}"
+            decay = "decoupled" if scaling in ("lr", "corrected_lr", None) else f"decoupled_{scaling}"
         out = {"weight_decay": decay,
                "bias_correction": k.get("bias_correction", "n/a"),
                "eps_placement": k.get("eps_placement", "n/a"),
@@ -123,11 +123,13 @@ _SHORT = {"bias_correction": "bc", "eps_placement": "eps", "amsgrad": "ams", "tr
 def compact(knobs: Mapping[str, str]) -> str:
     """Relevant knobs in a short form: decay first (coupling/scaling/order), then the others."""
     decay = knobs.get("decay", "none")
-    if decay == "decoupled":
+    if decay == "decoupled" and "decay_at" in knobs:       # schedule-free: where, not how scaled
+        decay += f"/{knobs['decay_at']}"
+    elif decay == "decoupled":
         decay += f"/{knobs.get('decay_scaling', '?')}/{knobs.get('decay_order', '?')}"
     parts = [f"wd={decay}"]
     parts += [f"{_SHORT.get(k, k)}={v}" for k, v in knobs.items()
-              if k not in ("decay", "decay_scaling", "decay_order") and not (k == "amsgrad" and v == "off")
+              if k not in ("decay", "decay_scaling", "decay_order", "decay_at") and not (k == "amsgrad" and v == "off")
               and not (k == "trust_ratio" and v == "off") and not (k == "clip_scope" and v == "gradient")]
     return " ".join(parts)
 

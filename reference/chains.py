@@ -77,7 +77,7 @@ def build_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, f
     if rule.family == "adafactor":
         return _adafactor_chain(rule, hp, names)
     if rule.family == "schedule_free":
-        return _schedule_free_chain(rule, hp, names)
+        return _schedule_free_chain(rule, hp, names, power_betas(hp, powers)["beta2"])
     k = rule.knobs
     decay = k["decay"]
     decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
@@ -200,7 +200,7 @@ def _adafactor_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
     return chain
 
 
-def _schedule_free_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
+def _schedule_free_chain(rule: Rule, hp: Mapping[str, Any], names, power_beta2: float) -> list[P.Piece]:
     """rescale -> clip -> the schedule-free AdamW step (spec/schedule_free.md): the step writes y itself."""
     k = rule.knobs
     decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
@@ -211,5 +211,5 @@ def _schedule_free_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Pie
     chain.append(P.schedule_free_adamw(hp["beta1"], hp["beta2"], hp["eps"], hp.get("weight_decay", 0.0),
                                        k["decay_at"] if k["decay"] == "decoupled" else None, k["sf_weighting"],
                                        k["warmup_form"], int(hp["warmup_steps"]), hp.get("r", 0.0),
-                                       hp.get("weight_lr_power", 0.0), decayed))
+                                       hp.get("weight_lr_power", 0.0), decayed, power_beta2))
     return chain

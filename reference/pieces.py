@@ -546,14 +546,17 @@ def relative_step(kind: str) -> Piece:
 # --- Schedule-free AdamW (spec/schedule_free.md) ---------------------------------------------------
 
 def schedule_free_adamw(beta1: float, beta2: float, eps: float, wd: float, decay_at: str | None, weighting: str,
-                        warmup_form: str, warmup: int, r: float, power: float, decayed: Mapping[str, bool]) -> Piece:
+                        warmup_form: str, warmup: int, r: float, power: float, decayed: Mapping[str, bool],
+                        power_beta2: float | None = None, decay_of: Callable[[np.ndarray], np.ndarray] = lambda y: y
+                        ) -> Piece:
     """The params are y. lr_t = eta_t*lr_t*min(t/W, 1) ('from_one') or min((t-1)/W, 1) ('from_zero');
     v <- beta2*v + (1-beta2)*g^2, d = g/(sqrt(v/bc2) + eps) (+ wd*y, decay_at 'step');
     z <- z - lr_t*d; x_{t-1} = (y - (1-beta1)*z_{t-1})/beta1 (y shrunk by lr_t*wd first for 'y_shrink');
     x <- (1-c_t)*x_{t-1} + c_t*z; y <- (1-beta1)*z + beta1*x, c_t = 1/t ('uniform') or
     w_t/sum w_s with w_t = t^r*(max_{s<=t} lr_s)^power ('lr_power'), lr_s warmed by min(s/W, 1) whatever
     the step's warmup form (optax's weight reads its schedule at the 1-based count). States: z, v, x (the evaluation point),
-    and per tensor the weight sum and the max lr."""
+    and per tensor the weight sum and the max lr. `power_beta2`: the beta2 of bc2 = 1 - beta2^t when a
+    framework's power differs from its moment's (spec/tolerance.md, scalar precision)."""
     def init(params):
         return {"z": {k: np.array(p, dtype=p.dtype) for k, p in params.items()}, "v": _zeros(params),
                 "x": {k: np.array(p, dtype=p.dtype) for k, p in params.items()},
@@ -564,17 +567,17 @@ def schedule_free_adamw(beta1: float, beta2: float, eps: float, wd: float, decay
         t = ctx.t
         warm = 1.0 if warmup <= 0 else min((t if warmup_form == "from_one" else t - 1) / warmup, 1.0)
         lr = ctx.eta * ctx.lr * warm                                                  # warmed-up lr_t
-        bc2 = 1.0 - beta2 ** t
+        bc2 = 1.0 - (beta2 if power_beta2 is None else power_beta2) ** t
         new = {name: dict(tree) for name, tree in state.items()}
         params = {}
         for k, g in c.updates.items():
             y = c.params[k]
             if decay_at == "y_shrink" and decayed[k]:
-                y = y - ctx.eta * ctx.lr * wd * y                                     # y <- y - lr*wd*y (unwarmed)
+                y = y - ctx.eta * ctx.lr * wd * decay_of(y)                           # y <- y - lr*wd*y (unwarmed)
             v = beta2 * state["v"][k] + (1.0 - beta2) * g * g                          # v_t
             d = g / (np.sqrt(v / bc2) + eps)                                           # g/(sqrt(v_hat) + eps)
             if decay_at == "step" and decayed[k]:
-                d = d + wd * c.params[k]                                               # + wd*y
+                d = d + wd * decay_of(c.params[k])                                     # + wd*y
             z_old = state["z"][k]
             z = z_old - lr * d                                                         # z step
             if weighting == "uniform":

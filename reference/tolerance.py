@@ -51,10 +51,16 @@ OPS_PER_STEP = 16
 
 
 def rule_terms(knobs) -> tuple[int, bool]:
-    """(A, feedback) for a rule's knob values: A weight-scale roundings per step, and whether the
+    """(A, feedback) for a rule's knob values: A weight-scale roundings per step (2 for the apply, 3 with a
+    decoupled shrink, 10-11 for schedule-free's three sequences), and whether the
     update reads w (coupled decay, a trust ratio, Adafactor's parameter scale), which propagates earlier
     errors."""
     weight_roundings = 3 if knobs.get("decay") == "decoupled" else 2
+    if "sf_weighting" in knobs:
+        # schedule-free: y is rebuilt from three weight-scale sequences every step: the z step (1), x_{t-1}
+        # recovered from y and z ((1-beta1)*z, the difference, the quotient by beta1: 3), the average of x
+        # (two products and a sum: 3), y's interpolation (3); a shrink of y adds one (spec/schedule_free.md)
+        weight_roundings = 10 + (knobs.get("decay") == "decoupled" and knobs.get("decay_at") == "y_shrink")
     feedback = (knobs.get("decay") == "coupled" or knobs.get("trust_ratio") == "on"
                 or knobs.get("param_scale", "none") != "none")      # Adafactor: the step is proportional to RMS(w)
     return weight_roundings, feedback
@@ -69,7 +75,8 @@ POWER_ULPS = 0.5
 _POWER_WEIGHTS = {"adam": {"beta1": 1.0, "beta2": 0.5}, "radam": {"beta1": 1.0, "beta2": 0.5},
                   "nadam": {"beta2": 0.5}, "adamax": {"beta1": 1.0},
                   # Muon: the AdamW step of its non-2-D tensors (knob non_matrix)
-                  "muon": {"adam_beta1": 1.0, "adam_beta2": 0.5}}
+                  "muon": {"adam_beta1": 1.0, "adam_beta2": 0.5},
+                  "schedule_free": {"beta2": 0.5}}
 
 
 def power_conditioning(knobs, family: str, betas, steps: int) -> np.ndarray:

@@ -53,7 +53,7 @@ _TF_ROUNDED = ("lr", "weight_decay")
 #: the variable dtype (``keras/src/optimizers/adam.py:108-113`` at v3.15.1; nadam.py, lamb.py,
 #: adamax.py): from a float32-rounded beta on TF, from beta rounded to the variable dtype on JAX (the
 #: `powers` of Case.precision; spec/tolerance.md, "Scalar precision").
-POWERS = frozenset({"Adam", "AdamW", "Nadam", "Lamb", "Adamax", "Muon"})
+POWERS = frozenset({"Adam", "AdamW", "Nadam", "Lamb", "Adamax", "Muon", "ScheduleFreeAdamW"})
 #: Lane -> its implementation variants (the first, eager, runs every configuration).
 VARIANTS: Mapping[str, tuple[str, ...]] = {"tensorflow": ("eager", "graph", "xla"), "keras-jax": ("eager", "jit")}
 DEVICES = ("cpu", "gpu")
@@ -212,6 +212,22 @@ def adafactor_configs() -> list[KerasOptimizer]:
     ]
 
 
+_SF = {"lr": "lr", "beta1": "beta_1", "beta2": "beta_2", "eps": "epsilon", "warmup_steps": "warmup_steps"}
+
+
+def schedule_free_configs() -> list[KerasOptimizer]:
+    """keras.optimizers.ScheduleFreeAdamW (keras/src/optimizers/schedule_free_adamw.py:115-185 at v3.15.1):
+    the variable is y, c_t = 1/t; weight_decay is the base class's shrink of y. It ops.casts beta_1,
+    beta_2 and epsilon to the variable dtype (float32 on TF) and its powers are of the cast beta_2."""
+    rounded = (*_TF_ROUNDED, "beta1", "beta2", "eps")
+    return [
+        KerasOptimizer("ScheduleFreeAdamW", "ScheduleFreeAdamW", "keras_schedule_free_adamw[decay=none]", dict(_SF),
+                       tf_rounded=rounded),
+        KerasOptimizer("ScheduleFreeAdamW(weight_decay)", "ScheduleFreeAdamW", "keras_schedule_free_adamw",
+                       {**_SF, **_WD}, tf_rounded=rounded),
+    ]
+
+
 #: Muon on the TF backend multiplies its float32 learning rate into a float64 update (`lr * update`,
 #: muon.py:206, no cast): float64 variables raise InvalidArgumentError (tests/conformance/
 #: test_keras_findings.py::test_muon_cannot_step_float64_on_tensorflow); its TF cases run float32.
@@ -222,7 +238,7 @@ def cases(framework: str) -> list[Case]:
     """The lane's cases: every configuration eagerly, the weight-decay ones also compiled."""
     precision = PRECISION[framework]
     out = []
-    for config in configs() + muon_configs() + adafactor_configs():
+    for config in configs() + muon_configs() + adafactor_configs() + schedule_free_configs():
         for variant in VARIANTS[framework]:
             if variant != "eager" and "weight_decay" not in config.hp_map:
                 continue        # compiled variants: every optimizer, in its weight-decay configuration

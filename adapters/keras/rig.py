@@ -21,6 +21,10 @@ from optconform.adapters.base import Case, RunInput
 
 #: Length of the lr table variable (the longest golden has 100 steps; longer ones get their own).
 LR_TABLE = 128
+#: Optimizers whose build() initialises a slot from the variable's value (ScheduleFreeAdamW: z = y_0,
+#: keras/src/optimizers/schedule_free_adamw.py:109-111): `Rig.reset` gives those slots the golden's start
+#: too (else a rig reused for another golden would start z at the first golden's weights).
+COPIED_SLOTS = {"ScheduleFreeAdamW": "_momentums"}
 
 
 class Rig:
@@ -40,6 +44,10 @@ class Rig:
             v.assign(np.asarray(inp.params0[name], dtype=v.dtype))
         for v, init in zip(self.optimizer.variables, self.opt_init):
             v.assign(init)
+        slots = getattr(self.optimizer, COPIED_SLOTS.get(type(self.optimizer).__name__, ""), None) or ()
+        for slot, v in zip(slots, self.variables):
+            if slot is not None:
+                slot.assign(v.value)
         lr = np.full(self.table.shape, inp.lr[-1], dtype=np.float32)
         lr[:inp.steps] = np.asarray(inp.lr, dtype=np.float32)
         self.table.assign(lr)

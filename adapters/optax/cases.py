@@ -93,7 +93,8 @@ VARIANTS = ("eager", "jit")
 #: Aliases whose bias corrections are `1 - decay**count` (optax tree_utils/_tree_math.py:442-452 at
 #: v0.2.8): a Python-float beta with the int32 count, i.e. beta rounded to float32 and the power in
 #: float32 without x64, exact and float64 with it (powers=param; spec/tolerance.md, "Scalar precision").
-POWERS = ("adam", "adamw", "amsgrad", "lamb", "nadam", "nadamw", "radam", "adamax", "contrib.muon")
+POWERS = ("adam", "adamw", "amsgrad", "lamb", "nadam", "nadamw", "radam", "adamax", "contrib.muon",
+          "contrib.schedule_free_adamw")
 
 
 def native(alias: str, chain: tuple[Transform, ...]) -> str:
@@ -215,6 +216,18 @@ def _adafactor() -> list[OptaxCase]:
                     kwargs={"multiply_by_parameter_scale": False}, hp_map=_ADAFACTOR)]
 
 
+_SF = {"lr": "learning_rate", "beta1": "b1", "beta2": "b2", "eps": "eps", "weight_decay": "weight_decay",
+       "warmup_steps": "warmup_steps", "weight_lr_power": "weight_lr_power"}
+
+
+def _schedule_free() -> list[OptaxCase]:
+    """optax.contrib.schedule_free_adamw (optax/contrib/_schedule_free.py:298-381 at v0.2.8): the params are
+    y (schedule_free_eval_params gives x); warmup_steps = 0 is passed as None (no warmup schedule); no r.
+    Its bias correction 1 - b2**count is in the parameter dtype (powers=param)."""
+    return _optax("contrib.schedule_free_adamw", "contrib.schedule_free_adamw", "optax_schedule_free_adamw",
+                  hp_map=_SF, fixed_hp={"r": 0.0})
+
+
 def cases() -> list[OptaxCase]:
     """Every optax case, in the order of the results (each configuration: eager, then jit)."""
-    return [*_sgd_and_adam(), *_adagrad_and_rmsprop(), *_others(), *_muon(), *_adafactor()]
+    return [*_sgd_and_adam(), *_adagrad_and_rmsprop(), *_others(), *_muon(), *_adafactor(), *_schedule_free()]

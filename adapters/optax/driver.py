@@ -51,6 +51,7 @@ STATE_NAMES: Mapping[str, Mapping[str, str]] = {
     "ScaleByLionState": {"mu": "m"},
     "TraceState": {"trace": "momentum"},
     "MuonState": {"mu": "momentum"},
+    "ScheduleFreeState": {"z": "z"},
 }
 #: Per-alias meanings: adamax's nu is the infinity norm u; a trace before the lr scaling (sgd) is the
 #: torch-form momentum buffer, after it (rmsprop) the velocity.

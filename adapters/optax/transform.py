@@ -112,5 +112,7 @@ def transformation(jax, optax, case: Case, inp: RunInput, dtype, names: Sequence
         if isinstance(hook, SameAs) and value != inp.hp.get(hook.other):
             raise ValueError(f"{case.id}: optax takes {hook.other}={inp.hp.get(hook.other)!r} for both, the golden "
                              f"asks for {value!r} in the other")
+    if kwargs.get("warmup_steps") == 0:
+        kwargs["warmup_steps"] = None                  # schedule_free_adamw: None is "no warmup"
     opt = functools.reduce(getattr, case.alias.split("."), optax)(learning_rate=lr, **kwargs)
     return optax.chain(*prefix, opt) if prefix else opt

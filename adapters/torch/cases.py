@@ -68,6 +68,20 @@ def adafactor_cases() -> list[Case]:
             for variant in ("forloop", "foreach")]
 
 
+_SF = {"lr": "lr", "beta1": Arg("betas", 0), "beta2": Arg("betas", 1), "eps": "eps", "weight_decay": "weight_decay",
+       "warmup_steps": "warmup_steps", "r": "r", "weight_lr_power": "weight_lr_power"}
+
+
+def schedule_free_cases() -> list[Case]:
+    """schedulefree.AdamWScheduleFree (the `schedulefree` package, 1.4.1; schedulefree/adamw_schedulefree.py:
+    121-213), for-loop and foreach, stepped in train mode (the parameters are y); n/a where the package is
+    not installed (the torch lane: it runs in an environment with `pip install schedulefree`)."""
+    return [Case(framework="torch", name="AdamWScheduleFree", native="schedulefree.AdamWScheduleFree",
+                 rule="schedulefree_adamw", variant=variant, kwargs=dict(VARIANTS[variant]), hp_map=_SF,
+                 dtypes=("float64", "float32", "bfloat16"))
+            for variant in ("forloop", "foreach")]
+
+
 def cases() -> list[Case]:
     return [
         *_optimizer("SGD", "SGD", "sgd", kwargs={"momentum": 0.0}, hp_map={"lr": "lr", **_WD}),
@@ -102,4 +116,5 @@ def cases() -> list[Case]:
         *_optimizer("Adamax", "Adamax", "adamax", hp_map={**_ADAM_HP, **_WD}),
         *muon_cases(),
         *adafactor_cases(),
+        *schedule_free_cases(),
     ]

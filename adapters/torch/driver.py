@@ -3,6 +3,8 @@
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
 from typing import Any, Mapping
 
@@ -13,7 +15,7 @@ from optconform.adapters.base import Adapter, Case, Driver, RunInput
 from . import cases as _cases
 
 #: torch state key -> spec state name
-STATE_NAMES = {"exp_avg": "m", "exp_avg_sq": "v", "max_exp_avg_sq": "v_max", "momentum_buffer": "momentum",
+STATE_NAMES = {"z": "z", "exp_avg": "m", "exp_avg_sq": "v", "max_exp_avg_sq": "v_max", "momentum_buffer": "momentum",
                "sum": "sum", "square_avg": "v", "grad_avg": "g_avg", "exp_inf": "u", "mu_product": "mu_product"}
 FUSED_CPU_SINCE = (2, 4)
 
@@ -37,8 +39,11 @@ class TorchDriver(Driver):
                 kwargs["lr"] = inp.lr[0]
             self.optimizer = case.factory(self.tensors, **kwargs)
         else:
-            cls = getattr(torch.optim, case.native.rsplit(".", 1)[1])
+            module, _, name = case.native.rpartition(".")
+            cls = getattr(torch.optim if module == "torch.optim" else importlib.import_module(module), name)
             self.optimizer = cls(self.tensors, lr=inp.lr[0], **kwargs)
+        if callable(getattr(self.optimizer, "train", None)):
+            self.optimizer.train()                      # schedule-free: step in train mode (parameters = y)
 
     def native_grads(self, grads: Mapping[str, np.ndarray]) -> list:
         return [self.torch.tensor(np.asarray(grads[n]), dtype=self.dtype, device=self.device) for n in self.names]
@@ -104,6 +109,9 @@ class TorchAdapter(Adapter):
         ... devices: ['cuda']"; CPU kernels added in torch/optim/optimizer.py
         `_get_fused_kernel_supported_devices` at v2.4.0)."""
         reason = super().unsupported(case, device)
+        package = case.native.split(".", 1)[0]
+        if not reason and case.factory is None and package != "torch" and importlib.util.find_spec(package) is None:
+            return f"the {package} package is not installed in this environment (pip install {package})"
         if not reason and case.kwargs.get("fused") and device == "cpu" and release(self.version()) < FUSED_CPU_SINCE:
             reason = f"fused=True runs on CPU only since torch 2.4 (this is {self.version()})"
         return reason
