@@ -211,5 +211,6 @@ def _schedule_free_chain(rule: Rule, hp: Mapping[str, Any], names, power_beta2: 
     chain.append(P.schedule_free_adamw(hp["beta1"], hp["beta2"], hp["eps"], hp.get("weight_decay", 0.0),
                                        k["decay_at"] if k["decay"] == "decoupled" else None, k["sf_weighting"],
                                        k["warmup_form"], int(hp["warmup_steps"]), hp.get("r", 0.0),
-                                       hp.get("weight_lr_power", 0.0), decayed, power_beta2))
+                                       hp.get("weight_lr_power", 0.0), decayed, power_beta2,
+                                       x_recovery=k["x_recovery"]))
     return chain

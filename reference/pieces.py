@@ -547,15 +547,16 @@ def relative_step(kind: str) -> Piece:
 
 def schedule_free_adamw(beta1: float, beta2: float, eps: float, wd: float, decay_at: str | None, weighting: str,
                         warmup_form: str, warmup: int, r: float, power: float, decayed: Mapping[str, bool],
-                        power_beta2: float | None = None, decay_of: Callable[[np.ndarray], np.ndarray] = lambda y: y
-                        ) -> Piece:
+                        power_beta2: float | None = None, decay_of: Callable[[np.ndarray], np.ndarray] = lambda y: y,
+                        x_recovery: str = "z_prev") -> Piece:
     """The params are y. lr_t = eta_t*lr_t*min(t/W, 1) ('from_one') or min((t-1)/W, 1) ('from_zero');
     v <- beta2*v + (1-beta2)*g^2, d = g/(sqrt(v/bc2) + eps) (+ wd*y, decay_at 'step');
     z <- z - lr_t*d; x_{t-1} = (y - (1-beta1)*z_{t-1})/beta1 (y shrunk by lr_t*wd first for 'y_shrink');
     x <- (1-c_t)*x_{t-1} + c_t*z; y <- (1-beta1)*z + beta1*x, c_t = 1/t ('uniform') or
     w_t/sum w_s with w_t = t^r*(max_{s<=t} lr_s)^power ('lr_power'), lr_s warmed by min(s/W, 1) whatever
     the step's warmup form (optax's weight reads its schedule at the 1-based count). States: z, v, x (the evaluation point),
-    and per tensor the weight sum and the max lr. `power_beta2`: the beta2 of bc2 = 1 - beta2^t when a
+    and per tensor the weight sum and the max lr. `x_recovery` 'z_next' recovers x_{t-1} from the updated z
+    (Keras on TF). `power_beta2`: the beta2 of bc2 = 1 - beta2^t when a
     framework's power differs from its moment's (spec/tolerance.md, scalar precision)."""
     def init(params):
         return {"z": {k: np.array(p, dtype=p.dtype) for k, p in params.items()}, "v": _zeros(params),
@@ -588,7 +589,8 @@ def schedule_free_adamw(beta1: float, beta2: float, eps: float, wd: float, decay
                 weight = float(t) ** r * lr_max ** power                               # w_t
                 total = state["weight_sum"][k] + weight
                 ck = weight / total if total else 0.0                                  # c_t
-            x_old = (y - (1.0 - beta1) * z_old) / beta1                                # x_{t-1} from y
+            z_seen = z_old if x_recovery == "z_prev" else z                            # z_prev: the algorithm
+            x_old = (y - (1.0 - beta1) * z_seen) / beta1                               # x_{t-1} from y
             x = (1.0 - ck) * x_old + ck * z                                            # x_t
             params[k] = (1.0 - beta1) * z + beta1 * x                                  # y_t
             new["z"][k], new["v"][k], new["x"][k] = z, v, x

@@ -215,15 +215,19 @@ def adafactor_configs() -> list[KerasOptimizer]:
 _SF = {"lr": "lr", "beta1": "beta_1", "beta2": "beta_2", "eps": "epsilon", "warmup_steps": "warmup_steps"}
 
 
-def schedule_free_configs() -> list[KerasOptimizer]:
+def schedule_free_configs(framework: str = "keras-jax") -> list[KerasOptimizer]:
     """keras.optimizers.ScheduleFreeAdamW (keras/src/optimizers/schedule_free_adamw.py:115-185 at v3.15.1):
     the variable is y, c_t = 1/t; weight_decay is the base class's shrink of y. It ops.casts beta_1,
     beta_2 and epsilon to the variable dtype (float32 on TF) and its powers are of the cast beta_2."""
     rounded = (*_TF_ROUNDED, "beta1", "beta2", "eps")
+    # on TF `momentum_old = momentum.value` (schedule_free_adamw.py:143) is the tf.Variable itself, read
+    # after `assign_sub(momentum, ...)`: x_{t-1} is recovered from the updated z (knob x_recovery)
+    tf = ",x_recovery=z_next" if framework == "tensorflow" else ""
     return [
-        KerasOptimizer("ScheduleFreeAdamW", "ScheduleFreeAdamW", "keras_schedule_free_adamw[decay=none]", dict(_SF),
-                       tf_rounded=rounded),
-        KerasOptimizer("ScheduleFreeAdamW(weight_decay)", "ScheduleFreeAdamW", "keras_schedule_free_adamw",
+        KerasOptimizer("ScheduleFreeAdamW", "ScheduleFreeAdamW", f"keras_schedule_free_adamw[decay=none{tf}]",
+                       dict(_SF), tf_rounded=rounded),
+        KerasOptimizer("ScheduleFreeAdamW(weight_decay)", "ScheduleFreeAdamW",
+                       f"keras_schedule_free_adamw[x_recovery=z_next]" if tf else "keras_schedule_free_adamw",
                        {**_SF, **_WD}, tf_rounded=rounded),
     ]
 
@@ -238,13 +242,15 @@ def cases(framework: str) -> list[Case]:
     """The lane's cases: every configuration eagerly, the weight-decay ones also compiled."""
     precision = PRECISION[framework]
     out = []
-    for config in configs() + muon_configs() + adafactor_configs() + schedule_free_configs():
+    for config in configs() + muon_configs() + adafactor_configs() + schedule_free_configs(framework):
         for variant in VARIANTS[framework]:
             if variant != "eager" and "weight_decay" not in config.hp_map:
                 continue        # compiled variants: every optimizer, in its weight-decay configuration
             dtypes = MUON_DTYPES[framework] if config.cls == "Muon" else ("float64", "float32")
+            documented = config.rule.replace(",x_recovery=z_next", "").replace("[x_recovery=z_next]", "")
             out.append(Case(framework=framework, name=config.name, native=f"keras.optimizers.{config.cls}",
                             rule=config.rule, variant=variant, kwargs=config.kwargs, hp_map=config.hp_map,
                             fixed_hp=config.fixed_hp, dtypes=dtypes, devices=DEVICES,
-                            precision=precision(config)))
+                            precision=precision(config),
+                            documented_rule=documented if documented != config.rule else ""))
     return out
