@@ -363,7 +363,8 @@ def _why_not(case: Case, golden: Golden) -> str:
 #: most knobs switched on (decoupled decay, momentum), so that the probes exercise them.
 FAMILY_PROBES: Mapping[str, str] = {"adam": "adamw", "sgd": "sgd_momentum", "adagrad": "adagrad",
                                     "rmsprop": "rmsprop_momentum", "nadam": "nadamw", "radam": "radamw",
-                                    "adamax": "adamax", "lion": "lion", "muon": "muon", "adafactor": "adafactor"}
+                                    "adamax": "adamax", "lion": "lion", "muon": "muon", "adafactor": "adafactor",
+                                    "schedule_free": "schedulefree_adamw"}
 
 
 def fingerprint_any(factory: Callable, framework: str = "torch", *, dtype: str = "float64", device: str = "cpu",

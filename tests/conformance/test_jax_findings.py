@@ -236,3 +236,40 @@ def test_adafactor_does_not_factor_small_tensors_by_default():
     native = ADAPTER.run(case, plan.run_input(case, g), "cpu", "float32").params
     factored = compare.expected("optax_adafactor", g, overrides={"min_dim_size_to_factor": 0})
     assert compare.compare(native, factored, g, "float32", get_rule("optax_adafactor").knobs).units > 1e5
+
+
+# --- Schedule-free AdamW (spec/schedule_free.md) ---------------------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_schedule_free_adamw_is_optax_schedule_free_adamw(variant):
+    """optax.contrib.schedule_free_adamw: decay at y in the z step, c_t from lr_max^2, and with warmup the z
+    step reads warmup_constant_schedule at the 0-based count: the first step has lr 0 (warmup_form
+    from_zero), > 100 float32 units from schedulefree's t/W."""
+    result = _run(f"jax-contrib.schedule_free_adamw[{variant}]", "float32")
+    assert result.verdict == "conforms" and result.matched_rule == "optax_schedule_free_adamw"
+    assert result.candidate_units["schedulefree_adamw"] > 100
+    assert result.candidate_units["keras_schedule_free_adamw"] > 100
+
+
+def test_schedule_free_eval_params_are_x():
+    """schedule_free_eval_params(state, params) is x = (y - (1-b1)*z)/b1, the reference's state x."""
+    import jax
+    import optax
+    from optconform.testing import golden_named
+    from optconform.reference import trajectory
+    golden = golden_named("optax_schedule_free_adamw__lr_halved")
+    hp = golden.run_hp
+    with jax.enable_x64(True):
+        sched = jax.numpy.asarray(np.asarray(hp["lr"]))
+        opt = optax.contrib.schedule_free_adamw(lambda c: sched[c], b1=hp["beta1"], b2=hp["beta2"], eps=hp["eps"],
+                                                weight_decay=hp["weight_decay"])
+        params = {n: jax.numpy.asarray(np.asarray(golden.params0[n], np.float64)) for n in golden.tensors}
+        state = opt.init(params)
+        for grads in golden.grads:
+            updates, state = opt.update({n: jax.numpy.asarray(np.asarray(grads[n], np.float64)) for n in golden.tensors},
+                                        state, params)
+            params = optax.apply_updates(params, updates)
+        x = optax.contrib.schedule_free_eval_params(state, params)
+    ref = trajectory("optax_schedule_free_adamw", dict(golden.params0), list(golden.grads), **hp)
+    for n in golden.tensors:
+        np.testing.assert_allclose(np.asarray(x[n]), ref.state["x"][n][-1], rtol=1e-12, atol=1e-14)

@@ -798,6 +798,61 @@ def test_muon_hand_case_reaches_the_eps_branch():
 
 
 # --------------------------------------------------------------------------------------------------
+# Schedule-free AdamW (spec/schedule_free.md): y is the parameter, z the SGD sequence, x the average
+# --------------------------------------------------------------------------------------------------
+
+SF_W = 2             # warmup_steps: lr_t*min(t/2, 1) (0.05, 0.2, 0.05) or *min((t-1)/2, 1) (0, 0.1, 0.05)
+SF_HP = dict(lr=LR_SEQ, beta1=B1, beta2=B2, eps=EPS, weight_decay=WD, warmup_steps=SF_W)
+
+
+def _schedule_free_by_hand(decay_at, weighting, from_zero, z_next=False, r=0.0, power=2.0):
+    # schedulefree adamw_schedulefree.py:121-213 / Keras schedule_free_adamw.py:115-185 / optax
+    # _schedule_free.py:156-221 + 298-381: v <- b2*v + (1-b2)*g^2; d = g/(sqrt(v/(1-b2^t)) + eps) (+ wd*y);
+    # z <- z - lr*d; x_prev = (y - (1-b1)*z_prev)/b1; x = (1-c)*x_prev + c*z; y = (1-b1)*z + b1*x
+    y, z, v = list(W0), list(W0), [0.0, 0.0]
+    lr_max, wsum, out = 0.0, 0.0, []
+    for t, (g, lr) in enumerate(zip(GRADS, LR_SEQ), start=1):
+        warm = min((t - 1 if from_zero else t) / SF_W, 1.0)
+        step = lr * warm
+        if decay_at == "y_shrink":
+            y = [yi - lr * WD * yi for yi in y]                              # Keras: base-class shrink of y, plain lr
+        v = [B2 * vi + (1 - B2) * gi * gi for vi, gi in zip(v, g)]
+        d = [gi / (math.sqrt(vi / (1 - B2 ** t)) + EPS) for gi, vi in zip(g, v)]
+        if decay_at == "step":
+            d = [di + WD * yi for di, yi in zip(d, y)]
+        z_prev = z
+        z = [zi - step * di for zi, di in zip(z, d)]
+        if weighting == "uniform":
+            c = 1.0 / t
+        else:
+            lr_max = max(lr_max, lr * min(t / SF_W, 1.0))                    # the weight's lr: warmed from one
+            w = t ** r * lr_max ** power
+            wsum += w
+            c = w / wsum
+        zs = z if z_next else z_prev
+        x_prev = [(yi - (1 - B1) * zi) / B1 for yi, zi in zip(y, zs)]
+        x = [(1 - c) * xi + c * zi for xi, zi in zip(x_prev, z)]
+        y = [(1 - B1) * zi + B1 * xi for zi, xi in zip(z, x)]
+        out.append(list(y))
+    return out
+
+
+def exp_schedulefree_adamw():
+    # schedulefree.AdamWScheduleFree: decay in the z step, c_t from lr_max^2, warmup t/W
+    return _schedule_free_by_hand("step", "lr_power", from_zero=False)
+
+
+def exp_keras_schedule_free_adamw():
+    # keras.optimizers.ScheduleFreeAdamW: shrink of y, c_t = 1/t, warmup t/W
+    return _schedule_free_by_hand("y_shrink", "uniform", from_zero=False)
+
+
+def exp_optax_schedule_free_adamw():
+    # optax.contrib.schedule_free_adamw: decay in the z step, c_t from lr_max^2, the step's warmup (t-1)/W
+    return _schedule_free_by_hand("step", "lr_power", from_zero=True)
+
+
+# --------------------------------------------------------------------------------------------------
 # case table: (id, rule expression, hyper-parameters, gradients, expected-trajectory function)
 # --------------------------------------------------------------------------------------------------
 CASES = [
@@ -861,6 +916,13 @@ CASES = [
     ("adamw_lr_ratio", "adamw_lr_ratio", dict(lr=LR_SEQ, weight_decay=WD, **ADAM_HP), GRADS, exp_adamw_lr_ratio),
     ("lion[decay_scaling=lr_ratio]", "lion[decay_scaling=lr_ratio]", dict(lr=LR_SEQ, weight_decay=WD, beta1=B1, beta2=B2),
      GRADS, exp_lion_lr_ratio),
+    ("schedulefree_adamw", "schedulefree_adamw", SF_HP, GRADS, exp_schedulefree_adamw),
+    ("schedulefree_adamw+r", "schedulefree_adamw", dict(SF_HP, r=1.0, weight_lr_power=1.0), GRADS,
+     lambda: _schedule_free_by_hand("step", "lr_power", from_zero=False, r=1.0, power=1.0)),
+    ("keras_schedule_free_adamw", "keras_schedule_free_adamw", SF_HP, GRADS, exp_keras_schedule_free_adamw),
+    ("keras_schedule_free_adamw[x_recovery=z_next]", "keras_schedule_free_adamw[x_recovery=z_next]", SF_HP, GRADS,
+     lambda: _schedule_free_by_hand("y_shrink", "uniform", from_zero=False, z_next=True)),
+    ("optax_schedule_free_adamw", "optax_schedule_free_adamw", SF_HP, GRADS, exp_optax_schedule_free_adamw),
 ]
 
 
