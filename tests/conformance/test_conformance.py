@@ -74,10 +74,12 @@ def _params():
         version = adapter.version()
         for case in adapter.cases():
             for device in (d for d in adapter.devices() if d in case.devices):
+                why = adapter.unsupported(case, device)      # n/a here (a package this environment lacks)
                 for dtype in case.dtypes:
                     for golden in plan.goldens_for(case, adapter.supports_eta):
                         dev = _registered(name, version, case.id, golden.name, device, dtype)
                         marks = [pytest.mark.xfail(strict=True, reason=f"{dev.kind}: {dev.reason} {dev.issue}")] if dev else []
+                        marks += [pytest.mark.skip(reason=f"n/a: {why}")] if why else []
                         params.append(pytest.param(adapter, case, golden, device, dtype, marks=marks,
                                                    id=f"{case.id}-{_golden_label(golden)}-{device}-{dtype}"))
     return params
@@ -112,7 +114,9 @@ def _case_params():
             continue
         for case in adapter.cases():
             dtype = "float64" if "float64" in case.dtypes else case.dtypes[0]
-            params.append(pytest.param(adapter, case, dtype, id=f"{case.id}-cpu-{dtype}"))
+            why = adapter.unsupported(case, "cpu")
+            params.append(pytest.param(adapter, case, dtype, id=f"{case.id}-cpu-{dtype}",
+                                       marks=[pytest.mark.skip(reason=f"n/a: {why}")] if why else []))
     return params
 
 
