@@ -2,7 +2,8 @@
 
 `baselines/<lane>.json` is a results document (spec/results-format.md) made small: no traces, no
 timings, numbers rounded to 4 significant digits (enough for drift in tolerance units; verdicts and
-semantics are strings), one row per line so that a regenerated baseline reads as a line diff.
+semantics are strings), empty fields ("", [], {}) left out (every reader takes a missing field as
+empty), one row per line so that a regenerated baseline reads as a line diff.
 `optconform baseline RESULTS.json OUT.json` writes one; `tools/update-baselines` regenerates them all
 from the pinned tox lanes. Installed with the package (`optconform.baselines`), so `run` can find the
 pinned behaviour of a framework to carry registered deviations forward to newer releases.
@@ -49,10 +50,17 @@ def strip(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _empty(value: Any) -> bool:
+    return isinstance(value, (str, list, dict)) and not value
+
+
 def _row(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v if k in EXACT else _round(v) for k, v in row.items() if k not in DROPPED}
+    out = {k: v if k in EXACT else _round(v) for k, v in row.items() if k not in DROPPED and not _empty(v)}
     if out.get("deviation"):
         out["deviation"] = {k: v for k, v in out["deviation"].items() if k not in DEVIATION_DROPPED}
+    for key in ("semantics", "precision"):
+        if isinstance(out.get(key), dict):
+            out[key] = {k: v for k, v in out[key].items() if not _empty(v)}
     return out
 
 

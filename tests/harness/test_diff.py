@@ -50,7 +50,7 @@ def test_identical_runs_have_no_change(torch_base, capsys):
     found = diff.compare(torch_base, copy.deepcopy(torch_base))
     assert not found.changed and not found.news and not found.drift
     assert found.compared == len(torch_base["results"])
-    assert [d.status for d in found.deviations] == ["still present"]
+    assert found.deviations and all(d.status == "still present" for d in found.deviations)
     text = diff.markdown(found)
     assert "**No semantic change.**" in text and "pytorch#110940 still present" in text
 
@@ -77,13 +77,13 @@ def test_adamw_edited_to_match_adam_l2_is_named_and_exits_1(torch_base, tmp_path
 
 def test_fixed_and_changed_deviations(torch_base):
     new = copy.deepcopy(torch_base)
-    nadam = [r for r in new["results"] if r["verdict"] == "xfail"]
+    nadam = [r for r in new["results"] if r["verdict"] == "xfail" and r["case"].startswith("torch-NAdam")]
     assert len(nadam) == 4
     nadam[0].update(verdict="conforms", deviation={})
     nadam[1].update(verdict="deviates", deviation={})
     found = diff.compare(torch_base, new)
     assert found.changed
-    (status,) = found.deviations
+    (status,) = [d for d in found.deviations if d.issue.endswith("110940")]
     assert status.status == "mixed"
     assert {k: len(v) for k, v in status.rows.items()} == {"fixed": 1, "changed": 1, "still present": 2}
     whats = sorted(c.what for c in found.semantic)
