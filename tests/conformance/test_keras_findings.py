@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from optconform import compare, plan
+from optconform import compare, deviations, plan
 from optconform.golden.format import Golden
 from optconform.testing import golden_named, keras_lane_adapter, run_row
 from optconform.reference import get_rule, trajectory
@@ -124,12 +124,17 @@ EXPECTED_DECAYED = {
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_compiled_variants_agree_with_eager(variant, dtype):
     """tf.function / XLA (TF) and jax.jit (JAX) are not bitwise equal to eager, but agree within one
-    tolerance unit (measured with the eager run as the expected trajectory) on every golden."""
-    worst = 0.0
+    tolerance unit (measured with the eager run as the expected trajectory) on every golden -- except
+    where a registered precision deviation puts float32 scalars into the run (keras-jax's float32
+    reductions in float64 Muon / Adafactor runs: eager and jit round them differently)."""
+    worst, version = 0.0, ADAPTER.version()
     for case in (c for c in ADAPTER.cases() if c.variant == variant and dtype in c.dtypes):
         eager = _case(case.name, EAGER)
         knobs = get_rule(case.rule).knobs
         for golden in plan.goldens_for(case):
+            dev = deviations.lookup(ADAPTER.name, version, case.id, golden.name, "cpu", dtype)
+            if dev is not None and dev.kind == "precision":
+                continue
             a, b = _native(eager, golden, dtype), _native(case, golden, dtype)
             if not all(np.all(np.isfinite(a[n])) for n in golden.tensors):
                 continue                    # a registered failure of the native run itself
