@@ -49,7 +49,7 @@ import numpy as np
 from optconform.adapters.base import Adapter, Case, RunInput
 
 from . import bench_layouts
-from .fsio import atomic_write
+from optconform.golden.fsio import atomic_write
 
 #: rules in the order the benchmark runs them by default
 DEFAULT_RULES = ("adamw", "sgd_momentum", "adam", "adagrad", "lamb")

@@ -28,7 +28,7 @@ from optconform.reference.tolerance import TINY
 
 from . import compare, plan, validate
 from . import diagnose as _diagnose
-from .fsio import atomic_write
+from optconform.golden.fsio import atomic_write
 from .fingerprint import Fingerprint, explain_difference, fingerprint
 from .repro import repro_script
 

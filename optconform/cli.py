@@ -13,7 +13,7 @@ import math
 import time
 from typing import Sequence
 
-from optconform.fsio import atomic_write
+from optconform.golden.fsio import atomic_write
 
 USAGE_ERROR = 2
 NO_FIT = 3
@@ -271,7 +271,7 @@ def _read_results(paths: Sequence[str]) -> list[dict]:
 
 def _cmd_diff(args) -> int:
     from optconform import diff
-    from optconform.fsio import atomic_write
+    from optconform.golden.fsio import atomic_write
     _check_outputs(args, "markdown", "json")
     base, new = _read_results([args.base, args.new])
     try:

@@ -55,9 +55,9 @@ def keras_lane_adapter():
     then keras-jax) that loads; skips the calling test module when none does."""
     import pytest
 
-    from optconform.adapters import keras
+    from optconform import registry
     from optconform.adapters.base import AdapterUnavailable
-    backends = (("tensorflow", keras.TF_ADAPTER), ("keras-jax", keras.JAX_ADAPTER))
+    backends = tuple((name, registry.load_adapter(name)) for name in ("tensorflow", "keras-jax"))
     for name, adapter in reversed(backends):
         if name in required_frameworks():
             adapter.load()
