@@ -69,6 +69,16 @@ def state_names(case: Case) -> dict[str, Mapping[str, str]]:
     return {**STATE_NAMES, **ALIAS_STATE_NAMES.get(alias, {})}
 
 
+def x64(jax, enabled: bool):
+    """The context manager that turns 64-bit mode on or off: ``jax.enable_x64(enabled)`` (jax 0.7 and
+    later), ``jax.experimental.enable_x64()`` / ``disable_x64()`` before (jax/experimental/x64_context.py
+    at jax-v0.4.13): the history lane runs optax releases as old as 0.1.4 on their own jax."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(enabled)
+    from jax import experimental
+    return experimental.enable_x64() if enabled else experimental.disable_x64()
+
+
 class OptaxDriver(Driver):
     """``opt = optax.<alias>(...)`` (or a user's factory(**hp)), ``state = opt.init(params)``; a step is
     ``updates, state = opt.update(grads, state, params); params = optax.apply_updates(params, updates)``,
@@ -131,7 +141,7 @@ class OptaxDriver(Driver):
         """One native step (eta is folded into lr: optax takes no schedule multiplier). float64 steps
         run under x64 wherever they are called from (the benchmark times them outside the run's context)."""
         self._check_lr(lr_t)
-        with self.jax.enable_x64(True) if self.x64 else contextlib.nullcontext():
+        with x64(self.jax, True) if self.x64 else contextlib.nullcontext():
             if self._update is None:
                 self._update = self._compiled(grads) if self.case.variant == "jit" else self._step_fn()
             self.tree, self.opt_state = self._update(self.tree, self.opt_state, grads)
@@ -220,7 +230,7 @@ class OptaxAdapter(Adapter):
     def context(self, device: str, dtype: str):
         """``jax.enable_x64(dtype == "float64")`` and ``jax.default_device`` of the run's device."""
         jax, _ = self.load()
-        with jax.enable_x64(dtype == "float64"), jax.default_device(self.jax_device(device)):
+        with x64(jax, dtype == "float64"), jax.default_device(self.jax_device(device)):
             yield
 
     def driver(self, case: Case, inp: RunInput, device: str, dtype: str) -> OptaxDriver:
