@@ -27,6 +27,7 @@ crosswalk).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from typing import Any, Mapping
@@ -225,6 +226,34 @@ class OptaxAdapter(Adapter):
 
     def cases(self) -> list[Case]:
         return _cases.cases()
+
+    def unsupported(self, case: Case, device: str) -> str:
+        """Also for chained cases (their `native` is a chain expression): the alias must take the case's
+        keywords; and an alias given its arguments as schedules (`OptaxCase.schedules`) must take them
+        so -- a probe step of `optax.<alias>` with those arguments as callables (optax 0.1.4's
+        add_decayed_weights multiplies by its weight_decay and cannot take a function)."""
+        reason = super().unsupported(case, device)
+        if reason or case.factory is not None or not isinstance(case, _cases.OptaxCase):
+            return reason
+        from optconform import natives
+        reason = natives.unsupported(f"optax.{case.alias}", list(case.kwargs))
+        return reason or (self._schedules_refused(case.alias, case.schedules) if case.schedules else "")
+
+    def _schedules_refused(self, alias: str, names: frozenset[str]) -> str:
+        refused = [name for name in sorted(names) if not self._takes_schedule(alias, name)]
+        return f"optax.{alias} takes no schedule for {', '.join(refused)} in this release" if refused else ""
+
+    @functools.cache
+    def _takes_schedule(self, alias: str, name: str) -> bool:
+        """Whether one probe step of `optax.<alias>` runs with argument `name` given as a schedule."""
+        jax, optax = self.load()
+        try:
+            opt = getattr(optax, alias)(**{"learning_rate": 0.01, name: (lambda count: 0.01)})
+            params = {"w": jax.numpy.ones(2)}
+            opt.update(params, opt.init(params), params)
+        except TypeError:
+            return False
+        return True
 
     @contextlib.contextmanager
     def context(self, device: str, dtype: str):
