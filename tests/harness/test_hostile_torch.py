@@ -13,10 +13,11 @@ torch = require("torch", "torch")
 from hostile import Row, _fresh_golden_cache, check_row  # noqa: E402,F401
 from optconform import checking, registry, results  # noqa: E402
 
+pytestmark = pytest.mark.framework("torch")
+
 GOOD = '''
 import torch
 
-pytestmark = pytest.mark.framework("torch")
 def make(params, lr, beta1, beta2, eps, weight_decay):
     return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
 '''
