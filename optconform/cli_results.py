@@ -76,7 +76,7 @@ def cmd_run(args) -> int:
             environments.append(_environment(name, res))
         rows.extend(r.to_json() for r in res)
     _check_selection(rows, args.k)
-    return show(results.document(rows, environments, time.perf_counter() - started), args)
+    return _show(results.document(rows, environments, time.perf_counter() - started), args)
 
 
 def _dtypes(value: str | None) -> list[str] | None:
@@ -152,7 +152,7 @@ def _run_isolated(name: str, devices, dtypes, pattern, progress) -> list:
                                   error=f"adapter {name!r} failed: {type(exc).__name__}: {exc}")]
 
 
-def show(doc, args) -> int:
+def _show(doc, args) -> int:
     """Print the matrix, details and summary of a results document; write --json/--html; exit code."""
     from optconform import report, results
     rows = doc["results"]
@@ -188,7 +188,7 @@ def cmd_report(args) -> int:
             if first_seen.setdefault(key, path) != path:
                 raise UsageError(f"{path}: row {row['case']} {row.get('device', '')} {row.get('dtype', '')} is also in "
                                  f"{first_seen[key]}; merging would count it twice")
-    return show(results.merge(docs), args)
+    return _show(results.merge(docs), args)
 
 
 def cmd_diff(args) -> int:
