@@ -43,11 +43,6 @@ def factory_hp_map(factory: Callable, style: str, rule_hp) -> dict[str, Arg]:
     return out
 
 
-def accepted_hp(factory: Callable, style: str, rule_hp) -> set[str]:
-    """The canonical hyper-parameters the factory takes (by name or alias)."""
-    return set(factory_hp_map(factory, style, rule_hp))
-
-
 def factory_case(factory: Callable, rule: str, framework: str, style: str, dtype: str,
                  precision: ScalarPrecision | None = None) -> Case:
     """A Case for a user's factory: hp_map from factory_hp_map; the rule's defaults fixed for the names

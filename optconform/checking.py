@@ -18,16 +18,16 @@ from optconform.reference import get_rule
 
 from . import compare, plan
 from .check_explain import explain
-from .check_factory import FACTORY_ALIASES, accepted_hp, factory_case, factory_hp_map, prepare
+from .check_factory import FACTORY_ALIASES, factory_case, factory_hp_map, prepare
 from .check_probes import SENSITIVITY_PROBES, SENSITIVITY_STEPS, Prober, sensitivity_goldens
 from .check_report import CheckReport
 from .diagnose import ProbeOutcome, unseen_knobs
 from .fingerprint import fingerprint
-from optconform.golden.fsio import atomic_write
 from .repro import repro_script
+from optconform.golden.fsio import atomic_write
 
 __all__ = ["FACTORY_ALIASES", "FAMILY_PROBES", "SENSITIVITY_PROBES", "SENSITIVITY_STEPS", "CheckReport",
-           "accepted_hp", "check", "factory_case", "factory_hp_map", "fingerprint_any", "sensitivity_goldens"]
+           "check", "factory_case", "factory_hp_map", "fingerprint_any", "sensitivity_goldens"]
 
 
 def check(factory: Callable, rule: str = "adamw", framework: str = "torch", *, dtype: str = "float32",
