@@ -221,7 +221,7 @@ class Adapter:
         raise NotImplementedError
 
     def stepper(self):
-        """This framework's step-time benchmark stepper (an optconform.bench.Stepper), or None."""
+        """This framework's step-time benchmark stepper (an optconform.bench_stepper.Stepper), or None."""
         return None
 
     def deviations_toml(self) -> str:

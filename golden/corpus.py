@@ -19,7 +19,7 @@ import numpy as np
 from optconform.reference import get_rule, rules, trajectory
 from optconform.reference.tolerance import error_units, tolerance
 
-from optconform.fsio import atomic_write
+from optconform.golden.fsio import atomic_write
 
 from . import digest as digest_module
 from . import integrity

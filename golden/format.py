@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from optconform.fsio import atomic_write
+from optconform.golden.fsio import atomic_write
 
 FORMAT_VERSION = 1
 _EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import results
-from .fsio import atomic_write
+from optconform.golden.fsio import atomic_write
 
 #: Row fields a baseline drops: plotting data and wall times (not part of what a release does), and
 #: every candidate's error (the semantics keep the best, the runner-up and their separation).

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 
 import optconform
-from optconform.fsio import atomic_write
+from optconform.golden.fsio import atomic_write
 
 SCHEMA = "optconform-results"
 SCHEMA_VERSION = 1

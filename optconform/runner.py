@@ -106,22 +106,45 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
     if not selected:
         result.verdict, result.error = "no-goldens", "the case can express none of its rule's golden scenarios"
         return result
+    ran = _run_goldens(result, adapter, case, selected)
+    if ran is not None:
+        _record(result, ran, case, selected)
+        _classify(result, version, case.id, [g.name for g in selected])
+        result.precision = _precision(result, case.precision)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+@dataclass
+class _Ran:
+    """The native runs of one case against the reference: each (golden, params), the worst and the
+    first divergence, the goldens out of tolerance."""
+    runs: list = field(default_factory=list)
+    worst: compare.Divergence | None = None
+    first: compare.Divergence | None = None
+    failed: list[str] = field(default_factory=list)
+
+
+def _run_goldens(result: CaseResult, adapter: Adapter, case: Case, selected: list[Golden]) -> _Ran | None:
+    """Run the case on each golden and compare with the reference (the worst element's trace into
+    `result`); None when it raised: `result` is then an error row."""
     knobs = get_rule(case.rule).knobs
+    dtype = result.dtype
     precision = case.precision.resolved(dtype) if case.precision is not None else None
-    runs, worst, failed, first = [], None, [], None
+    ran = _Ran()
     try:
         for golden in selected:
-            native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
+            native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), result.device, dtype).params
             expect = compare.expected(case.rule, golden, precision)
             cond = compare.conditioning(case.rule, golden, precision)
             div = compare.compare(native, expect, golden, dtype, knobs, cond)
-            runs.append((golden, native))
+            ran.runs.append((golden, native))
             if div.units > 1.0:
-                failed.append(golden.name)
-                if first is None:
-                    first = compare.first_divergence(native, expect, golden, dtype, knobs, cond)
-            if (worst is None or div.units > worst.units) and np.size(expect[div.tensor]):
-                worst = div
+                ran.failed.append(golden.name)
+                if ran.first is None:
+                    ran.first = compare.first_divergence(native, expect, golden, dtype, knobs, cond)
+            if (ran.worst is None or div.units > ran.worst.units) and np.size(expect[div.tensor]):
+                ran.worst = div
                 result.trace = _trace(native, expect, golden, dtype, knobs, div, cond)
     except BaseException as exc:  # one broken case (even SystemExit) is an error row, never a crash of the run
         if isinstance(exc, KeyboardInterrupt):
@@ -129,29 +152,39 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
         result.verdict = "error"
         result.error = f"{type(exc).__name__}: {exc}"
         result.trace = {"traceback": traceback.format_exc(limit=4)}
-        result.seconds = time.perf_counter() - started
-        return result
+        return None
+    return ran
+
+
+def _record(result: CaseResult, ran: _Ran, case: Case, selected: list[Golden]) -> None:
+    """The goldens run and failed, the worst element and the first divergence, the semantics axis."""
+    worst, first = ran.worst, ran.first
     result.goldens_run = len(selected)
-    result.goldens_failed = failed
+    result.goldens_failed = ran.failed
     result.worst_units, result.worst_ulps = worst.units, worst.ulps
     result.worst_at = {"golden": worst.golden, "step": worst.step, "tensor": worst.tensor,
                        "index": list(worst.index), "native": _num(worst.native), "expected": _num(worst.expected)}
     result.first_divergence = f"{first.golden}: {first.describe()}" if first else ""
-    _semantics(result, runs, case, dtype)
+    _semantics(result, ran.runs, case, result.dtype)
+
+
+def _classify(result: CaseResult, version: str, case_id: str, selected: list[str]) -> None:
+    """The verdict: conforms / deviates, or xfail / xpass under a registered deviation; a carried
+    deviation (beyond its versions) applies the pinned baseline row."""
+    failed = result.goldens_failed
     conforms = not failed
-    names = failed or [g.name for g in selected]
-    dev = _covering(adapter.name, version, case.id, names, device, dtype, all_of=bool(failed))
+    names = failed or selected
+    where = (result.framework, version, case_id, names, result.device, result.dtype)
+    dev = _covering(*where, all_of=bool(failed))
     if dev is not None:
         result.deviation = {"id": dev.id, "kind": dev.kind, "reason": dev.reason, "issue": dev.issue}
         result.verdict = "xpass" if conforms else "xfail"
-    else:
-        result.verdict = "conforms" if conforms else "deviates"
-        carried = _covering(adapter.name, version, case.id, names, device, dtype, all_of=bool(failed), beyond=True)
-        if carried is not None:
-            carry.apply(result, carried, baseline.pinned_row(adapter.name, case.id, device, dtype), conforms)
-    result.precision = _precision(result, case.precision)
-    result.seconds = time.perf_counter() - started
-    return result
+        return
+    result.verdict = "conforms" if conforms else "deviates"
+    carried = _covering(*where, all_of=bool(failed), beyond=True)
+    if carried is not None:
+        carry.apply(result, carried, baseline.pinned_row(result.framework, case_id, result.device, result.dtype),
+                    conforms)
 
 
 def _semantics(result: CaseResult, runs, case: Case, dtype: str) -> None:

@@ -55,9 +55,9 @@ def keras_lane_adapter():
     then keras-jax) that loads; skips the calling test module when none does."""
     import pytest
 
-    from optconform.adapters import keras
+    from optconform import registry
     from optconform.adapters.base import AdapterUnavailable
-    backends = (("tensorflow", keras.TF_ADAPTER), ("keras-jax", keras.JAX_ADAPTER))
+    backends = tuple((name, registry.load_adapter(name)) for name in ("tensorflow", "keras-jax"))
     for name, adapter in reversed(backends):
         if name in required_frameworks():
             adapter.load()
@@ -94,3 +94,19 @@ def run_row(adapter, case_id: str, dtype: str = "float64", device: str = "cpu"):
     """One case run through the runner, as `optconform run` makes its row (optconform.runner.CaseResult)."""
     from optconform import runner
     return runner.run_case(adapter, case_by_id(adapter, case_id), device, dtype, adapter.version())
+
+
+def declared_frameworks(path) -> tuple[str, ...] | None:
+    """The names of a test module's module-level ``pytestmark = pytest.mark.framework(...)``, read from
+    its source without importing it (None: the module declares none; () : any framework lane)."""
+    import ast
+    from pathlib import Path
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None                    # pytest reports the broken module itself
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
+                and isinstance(node.value, ast.Call) and getattr(node.value.func, "attr", "") == "framework"):
+            return tuple(a.value for a in node.value.args if isinstance(a, ast.Constant))
+    return None

@@ -10,7 +10,6 @@ lane and no lane lists files to ignore.
 """
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -22,27 +21,13 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "framework(*names): needs one of these frameworks (none: any selected one)")
 
 
-def _declared_frameworks(path: Path) -> tuple[str, ...] | None:
-    """The names of a module-level ``pytestmark = pytest.mark.framework(...)``, read from the source
-    without importing the module (None: the module declares none)."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, UnicodeDecodeError):
-        return None                    # pytest reports the broken module itself
-    for node in tree.body:
-        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
-                and isinstance(node.value, ast.Call) and getattr(node.value.func, "attr", "") == "framework"):
-            return tuple(a.value for a in node.value.args if isinstance(a, ast.Constant))
-    return None
-
-
 def pytest_ignore_collect(collection_path: Path, config):
     """A module of frameworks this lane does not test is not even imported (its framework may not be
     installed here): in the reference lane (-m "not framework") every framework module, in a framework
     lane the modules of other frameworks."""
     if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
         return None
-    names = _declared_frameworks(collection_path)
+    names = testing.declared_frameworks(collection_path)
     if names is None:
         return None
     if config.getoption("markexpr") == "not framework":

@@ -8,6 +8,7 @@ the same tensors, shapes and hyper-parameters, so graph/XLA/jit compile once per
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import ContextManager
@@ -56,6 +57,20 @@ class KerasAdapter(Adapter):
     def _import(self):
         return import_keras(self.backend)
 
+    @property
+    def factory_precision(self):
+        """The scalar precision of a user's factory on this backend (cases.FACTORY_PRECISION)."""
+        return _cases.FACTORY_PRECISION[self.name]
+
+    @property
+    def backend_module(self):
+        """The backend's module (tensorflow or jax), imported after Keras chose it."""
+        self.load()
+        return importlib.import_module(self.backend)
+
+    def version(self) -> str:
+        return f"{self.load().__version__} ({self.backend} {self.backend_module.__version__})"
+
     def cases(self) -> list[Case]:
         return _cases.cases(self.name)
 
@@ -93,18 +108,7 @@ class KerasAdapter(Adapter):
 class TensorFlowKerasAdapter(KerasAdapter):
     name = "tensorflow"
     backend = "tensorflow"
-    #: lr rounded (float32 table), weight_decay too (tf.cast, keras/src/backend/tensorflow/optimizer.py:97
-    #: at v3.15.1), powers from float32 betas (cases.py).
-    factory_precision = _cases.FACTORY_PRECISION["tensorflow"]
-
-    @property
-    def tf(self):
-        self.load()
-        import tensorflow as tf
-        return tf
-
-    def version(self) -> str:
-        return f"{self.load().__version__} (tensorflow {self.tf.__version__})"
+    tf = KerasAdapter.backend_module
 
     def devices(self) -> list[str]:
         return ["cpu"] + (["gpu"] if self.tf.config.list_physical_devices("GPU") else [])
@@ -134,17 +138,7 @@ class TensorFlowKerasAdapter(KerasAdapter):
 class JaxKerasAdapter(KerasAdapter):
     name = "keras-jax"
     backend = "jax"
-    #: lr rounded (float32 table); powers from beta in the parameter dtype (cases.py).
-    factory_precision = _cases.FACTORY_PRECISION["keras-jax"]
-
-    @property
-    def jax(self):
-        self.load()
-        import jax
-        return jax
-
-    def version(self) -> str:
-        return f"{self.load().__version__} (jax {self.jax.__version__})"
+    jax = KerasAdapter.backend_module
 
     def devices(self) -> list[str]:
         try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from optconform.adapters.base import Case
-from optconform.bench import Built, Stepper
+from optconform.bench_stepper import Built, Stepper
 
 #: requested rule -> [(counterpart rule, preferred case name)]
 COUNTERPARTS = {

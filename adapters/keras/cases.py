@@ -100,7 +100,10 @@ PRECISION: Mapping[str, Callable[[KerasOptimizer], ScalarPrecision]] = {
 #: The scalar precision of a user's factory (optconform check), whatever the optimizer: lr rounded, and
 #: on TF weight_decay too (tf.cast); the bias-correction powers of the cast betas (POWERS).
 FACTORY_PRECISION: Mapping[str, ScalarPrecision] = {
+    # lr rounded (float32 table), weight_decay too (tf.cast, keras/src/backend/tensorflow/optimizer.py:97
+    # at v3.15.1), powers from float32 betas
     "tensorflow": ScalarPrecision(rounded=_TF_ROUNDED, powers=Powers.FLOAT32),
+    # lr rounded (float32 table); powers from beta in the parameter dtype
     "keras-jax": ScalarPrecision(rounded=("lr",), powers=Powers.PARAM)}
 
 

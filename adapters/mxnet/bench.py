@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from optconform.adapters.base import Case
-from optconform.bench import Built, Stepper
+from optconform.bench_stepper import Built, Stepper
 
 #: requested rule -> counterpart rules (the plainest case per variant of each is timed)
 COUNTERPARTS = {

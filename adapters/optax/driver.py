@@ -27,6 +27,7 @@ crosswalk).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from typing import Any, Mapping
@@ -69,6 +70,16 @@ def state_names(case: Case) -> dict[str, Mapping[str, str]]:
     """STATE_NAMES with the meanings of the case's alias (a user's factory: the generic ones)."""
     alias = case.alias if isinstance(case, _cases.OptaxCase) else ""
     return {**STATE_NAMES, **ALIAS_STATE_NAMES.get(alias, {})}
+
+
+def x64(jax, enabled: bool):
+    """The context manager that turns 64-bit mode on or off: ``jax.enable_x64(enabled)`` (jax 0.7 and
+    later), ``jax.experimental.enable_x64()`` / ``disable_x64()`` before (jax/experimental/x64_context.py
+    at jax-v0.4.13): the history lane runs optax releases as old as 0.1.4 on their own jax."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(enabled)
+    from jax import experimental
+    return experimental.enable_x64() if enabled else experimental.disable_x64()
 
 
 class OptaxDriver(Driver):
@@ -133,7 +144,7 @@ class OptaxDriver(Driver):
         """One native step (eta is folded into lr: optax takes no schedule multiplier). float64 steps
         run under x64 wherever they are called from (the benchmark times them outside the run's context)."""
         self._check_lr(lr_t)
-        with self.jax.enable_x64(True) if self.x64 else contextlib.nullcontext():
+        with x64(self.jax, True) if self.x64 else contextlib.nullcontext():
             if self._update is None:
                 self._update = self._compiled(grads) if self.case.variant == "jit" else self._step_fn()
             self.tree, self.opt_state = self._update(self.tree, self.opt_state, grads)
@@ -218,11 +229,39 @@ class OptaxAdapter(Adapter):
     def cases(self) -> list[Case]:
         return _cases.cases()
 
+    def unsupported(self, case: Case, device: str) -> str:
+        """Also for chained cases (their `native` is a chain expression): the alias must take the case's
+        keywords; and an alias given its arguments as schedules (`OptaxCase.schedules`) must take them
+        so -- a probe step of `optax.<alias>` with those arguments as callables (optax 0.1.4's
+        add_decayed_weights multiplies by its weight_decay and cannot take a function)."""
+        reason = super().unsupported(case, device)
+        if reason or case.factory is not None or not isinstance(case, _cases.OptaxCase):
+            return reason
+        from optconform import natives
+        reason = natives.unsupported(f"optax.{case.alias}", list(case.kwargs))
+        return reason or (self._schedules_refused(case.alias, case.schedules) if case.schedules else "")
+
+    def _schedules_refused(self, alias: str, names: frozenset[str]) -> str:
+        refused = [name for name in sorted(names) if not self._takes_schedule(alias, name)]
+        return f"optax.{alias} takes no schedule for {', '.join(refused)} in this release" if refused else ""
+
+    @functools.cache
+    def _takes_schedule(self, alias: str, name: str) -> bool:
+        """Whether one probe step of `optax.<alias>` runs with argument `name` given as a schedule."""
+        jax, optax = self.load()
+        try:
+            opt = getattr(optax, alias)(**{"learning_rate": 0.01, name: (lambda count: 0.01)})
+            params = {"w": jax.numpy.ones(2)}
+            opt.update(params, opt.init(params), params)
+        except TypeError:
+            return False
+        return True
+
     @contextlib.contextmanager
     def context(self, device: str, dtype: str):
         """``jax.enable_x64(dtype == "float64")`` and ``jax.default_device`` of the run's device."""
         jax, _ = self.load()
-        with jax.enable_x64(dtype == "float64"), jax.default_device(self.jax_device(device)):
+        with x64(jax, dtype == "float64"), jax.default_device(self.jax_device(device)):
             yield
 
     def driver(self, case: Case, inp: RunInput, device: str, dtype: str) -> OptaxDriver:

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from optconform.adapters.base import Case
-from optconform.bench import Built, Stepper
+from optconform.bench_stepper import Built, Stepper
 
 
 def _compiled_factory(cls_name: str):

@@ -16,7 +16,7 @@ from typing import Any
 import optconform
 
 from .. import baseline, diff
-from ..fsio import atomic_write
+from optconform.golden.fsio import atomic_write
 from ..report import MARK
 
 SCHEMA = "optconform-history"

@@ -28,7 +28,7 @@ import os
 import numpy as np
 import pytest
 
-from optconform import bench, bench_layouts
+from optconform import bench, bench_layouts, bench_limit, bench_run
 
 torch = pytest.importorskip("torch")
 
@@ -75,7 +75,7 @@ def _case(s, rule: str, variant: str):
         pytest.skip(f"torch has no {variant} case for {rule}")
     case = cases[0]
     if case.id not in s["gates"]:
-        s["gates"][case.id] = bench._gate(s["stepper"], case, DEVICE, s["version"])
+        s["gates"][case.id] = bench_run.gate(s["stepper"], case, DEVICE, s["version"])
     verdict, detail, _ = s["gates"][case.id]
     if verdict not in bench.TIMED_VERDICTS:
         pytest.fail(f"{case.id} fails its conformance gate ({verdict}: {detail}); not timing a wrong kernel")
@@ -93,7 +93,7 @@ def test_step(benchmark, session, rule, variant, layout, size):
     shapes = bench_layouts.layout(layout, size)
     n = bench_layouts.numel(shapes)
     config = bench.BenchConfig(device=DEVICE, repeats=ROUNDS, warmup=5)
-    limit_gbps = bench._limit(s["stepper"], config, n, tr, s["limits"])
+    limit_gbps = bench_limit.stream_gbps(s["stepper"], config, n, tr, s["limits"])
     built = s["stepper"].build(case, shapes, DEVICE, "float32", bench.bench_hp(case))
     try:
         sync, step = built.sync, built.step

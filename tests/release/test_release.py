@@ -16,6 +16,8 @@ import pytest
 
 from optconform import baseline, deviations
 
+pytestmark = pytest.mark.framework()
+
 
 def _load(variable: str) -> dict:
     path = os.environ.get(variable)

@@ -1,0 +1,76 @@
+"""The benchmark's configuration and its records: what a run is asked (BenchConfig) and one row of its
+results (Row), with the defaults and the schema of the results document."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+#: rules in the order the benchmark runs them by default
+DEFAULT_RULES = ("adamw", "sgd_momentum", "adam", "adagrad", "lamb")
+DEFAULT_SIZES = {"cpu": (1e5, 1e6, 1e7, 1e8), "cuda": (1e5, 1e6, 1e7, 1e8, 1e9)}
+DEFAULT_LAYOUTS = ("flat", "bert-base")
+SCHEMA = "optconform-bench/1"
+#: gate verdicts whose configurations are timed: conforms, or a registered known deviation (xfail,
+#: documented in adapters/<framework>/deviations.toml, marked in the table)
+TIMED_VERDICTS = ("conforms", "xfail")
+#: bytes per element of each dtype
+ITEMSIZE = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
+
+
+@dataclass
+class BenchConfig:
+    framework: str = "torch"
+    rules: Sequence[str] = ("adamw",)
+    variants: Sequence[str] | None = None
+    device: str = "cpu"
+    sizes: Sequence[float | None] | None = None      # None in the list = the layout's native size
+    layouts: Sequence[str] = ("flat",)
+    repeats: int = 25
+    warmup: int = 5
+    threads: int | None = None
+    dtype: str = "float32"
+    overhead: bool = True
+    time_deviating: bool = False     # also time configurations whose gate fails (marked in the table)
+    cpus: Sequence[int] | None = None   # CPUs to pin within (default: the process affinity at run())
+
+    def run_sizes(self) -> list[float | None]:
+        """The sizes asked for, else the device's defaults."""
+        return list(self.sizes) if self.sizes else list(DEFAULT_SIZES.get(self.device, DEFAULT_SIZES["cpu"]))
+
+
+@dataclass
+class Row:
+    framework: str
+    version: str
+    rule: str
+    case: str
+    variant: str
+    device: str
+    layout: str
+    n_params: int
+    n_tensors: int
+    bytes_per_param: int
+    gate: str                      # conforms / deviates / xfail / error ... (timed only if conforms)
+    gate_detail: str = ""
+    gate_goldens: int = 0
+    median_s: float | None = None
+    iqr_s: float | None = None
+    best_s: float | None = None
+    iqr_over_median: float | None = None
+    first_step_s: float | None = None
+    compile_s: float | None = None            # first step minus the steady-state median
+    inner: int | None = None
+    repeats: int | None = None
+    achieved_GBps: float | None = None
+    Gparam_per_s: float | None = None
+    limit_GBps: float | None = None           # stream bandwidth of the same-run probe
+    limit_s: float | None = None              # bytes_per_param * params / limit_GBps
+    pct_of_limit: float | None = None
+    peak_MB: float | None = None              # None: the framework does not report it (n/a)
+    resident_MB: float | None = None
+    overhead: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def timed(self) -> bool:
+        return self.median_s is not None
