@@ -21,6 +21,8 @@ RUN_OPTIONS: dict[str, dict] = {
     "--json": {"help": "write the results JSON here"},
     "--html": {"help": "write a self-contained HTML report here"},
     "--quiet": {"action": "store_true", "help": "no progress bar"},
+    "--wide": {"action": "store_true", "help": "one long line per row, with the fingerprint column (default: at "
+               "most 100 columns)"},
 }
 
 REPORT_OPTIONS: dict[str, dict] = {
@@ -28,6 +30,7 @@ REPORT_OPTIONS: dict[str, dict] = {
               "once; a row present in two files is an error"},
     "--json": {"help": "write the merged results JSON here"},
     "--html": {"help": "write a self-contained HTML report here"},
+    "--wide": RUN_OPTIONS["--wide"],
 }
 
 DIFF_OPTIONS: dict[str, dict] = {
@@ -51,7 +54,7 @@ NOT_RUN = ("unavailable", "not-installed")
 
 
 def cmd_run(args) -> int:
-    from optconform import registry, results
+    from optconform import registry, results, terminal
     requested = unique(split_list(args.framework), "--framework")
     required = set(split_list(os.environ.get("OPTCONFORM_REQUIRE")) or [])
     require_known_frameworks((requested or []) + sorted(required))
@@ -69,7 +72,7 @@ def cmd_run(args) -> int:
     rows, environments = [], []
     for name in frameworks:
         res = _run_isolated(name, RUN_DEVICES[args.device], dtypes, args.k,
-                            _progress(sys.stderr.isatty() and not args.quiet))
+                            terminal.progress(sys.stderr.isatty() and not args.quiet))
         if res and res[0].verdict == "unavailable" and not (requested or name in required):
             res[0].verdict = "not-installed"
         if res and res[0].verdict not in NOT_RUN and res[0].case != f"{name}-*":
@@ -87,19 +90,6 @@ def _dtypes(value: str | None) -> list[str] | None:
         if d not in DTYPES:
             raise UsageError(f"unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
     return dtypes
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    started = time.perf_counter()
-
-    def show(done: int, total: int, label: str) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        text = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {time.perf_counter() - started:5.1f}s {label[:50]:<50}"
-        print(text, end="" if done < total else "\n", file=sys.stderr, flush=True)
-    return show
 
 
 def _environment(name: str, res: list) -> dict:
@@ -154,17 +144,23 @@ def _run_isolated(name: str, devices, dtypes, pattern, progress) -> list:
 
 def _show(doc, args) -> int:
     """Print the matrix, details and summary of a results document; write --json/--html; exit code."""
-    from optconform import report, results
+    from optconform import report, results, terminal
     rows = doc["results"]
-    blocks = [block for block in (report.bert_block(rows), report.details(rows)) if block]
-    print("\n\n".join([report.matrix(rows), *blocks]))
-    print()
-    print(report.summary(rows, doc["seconds"]))
+    out = terminal.console(wide=args.wide)
+    terminal.print_matrix(rows, out)
+    bert = report.bert_block(rows)
+    if bert:
+        out.print(terminal.Text(bert))
+    if report.details(rows):
+        out.print(terminal.details_text(report.details(rows)))
+    out.print()
+    failing = any(r["verdict"] in report.FAILING for r in rows)
+    out.print(terminal.summary_text(report.summary(rows, doc["seconds"]), failing))
     if args.json:
         results.write(args.json, doc)
     if args.html:
         _write_html(doc, args.html)
-    return 1 if any(r["verdict"] in report.FAILING for r in rows) else 0
+    return 1 if failing else 0
 
 
 def _write_html(doc, path: str) -> None:

@@ -1,5 +1,7 @@
-"""Self-contained HTML report: the matrix, and for each failing or deviating row a plot (matplotlib,
-embedded PNG) of the native vs expected trajectory of its worst element and the error over steps."""
+"""Self-contained HTML report (no network): the matrix as a sortable, filterable table (every lane of a
+merged document), the weight-decay map (table and figure), and for each failing or deviating row a
+plot (matplotlib, embedded PNG) of the native vs expected trajectory of its worst element and the
+error over steps."""
 from __future__ import annotations
 
 import base64
@@ -8,11 +10,9 @@ import io
 import urllib.parse
 from typing import Any
 
-from .report import MARK, matrix, precision_line, semantics_line, summary
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}pre{font-size:12px;background:#f6f6f6;
-padding:1em;overflow-x:auto}h2{margin-top:2em}.case{border-top:1px solid #ccc;padding-top:1em}
-.bad{color:#b00}.meta{color:#555;font-size:13px}img{max-width:100%}"""
+from . import decay_map, decay_map_figure, html_table
+from .html_assets import CSS, SCRIPT
+from .report import MARK, precision_line, semantics_line, summary
 
 
 def _plot(trace: dict[str, Any], title: str) -> str:
@@ -54,16 +54,31 @@ def render(doc: dict[str, Any]) -> str:
     """The HTML page for a results document (one run or a merge)."""
     results: list[dict[str, Any]] = doc["results"]
     env = ", ".join(f"{e['framework']} {e.get('version', '')}" for e in doc.get("environments", []))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>optconform report</title><style>{_CSS}</style>"
+    found = decay_map.build(results)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>optconform report</title><style>{CSS}</style>"
              "</head><body><h1>optconform conformance report</h1>",
              f"<p class='meta'>{html.escape(summary(results, doc.get('seconds')))}<br>optconform "
              f"{html.escape(str(doc.get('optconform_version')))} · python {html.escape(str(doc.get('python')))} · "
              f"{html.escape(str(doc.get('os')))} · {html.escape(env)} · {html.escape(str(doc.get('created')))}</p>",
-             "<h2>Matrix</h2><p class='meta'>Cells: worst error in tolerance units over every golden the case "
-             "runs (&le; 1 conforms) and the verdict.</p>",
-             f"<pre>{html.escape(matrix(results))}</pre>"]
+             "<h2 id='matrix-title'>Matrix</h2><p class='meta'>Cells: worst error in tolerance units over every "
+             "golden the case runs (&le; 1 conforms) and the verdict; implementation variants that agree share a "
+             "row (worst cell shown). Click a header to sort.</p>",
+             html_table.matrix_table(results),
+             "<h2 id='decay-map-title'>Weight-decay map</h2><p class='meta'>Every native configuration with weight "
+             "decay, the decay its runs identify and the knobs of the matched preset (spec/knobs.toml).</p>",
+             html_table.map_table(found)]
+    if found.rows:
+        parts.append(f"<img alt='weight-decay map' src='data:image/png;base64,"
+                     f"{base64.b64encode(decay_map_figure.png(found)).decode('ascii')}'>")
+    parts += _failures(results)
+    parts.append(f"<script>{SCRIPT}</script></body></html>")
+    return "\n".join(parts)
+
+
+def _failures(results: list[dict[str, Any]]) -> list[str]:
+    """The failing and deviating rows, each with its semantics, precision and trajectory plot."""
     flagged = [r for r in results if r["verdict"] not in ("conforms", "not-installed")]
-    parts.append(f"<h2>Failing and deviating rows ({len(flagged)})</h2>")
+    parts = [f"<h2>Failing and deviating rows ({len(flagged)})</h2>"]
     for r in flagged:
         title = f"{r['case']} · {r.get('device', '')} · {r.get('dtype', '')} · {MARK.get(r['verdict'], r['verdict'])}"
         parts.append(f"<div class='case'><h3 class='bad'>{html.escape(title)}</h3><p>claimed "
@@ -76,12 +91,11 @@ def render(doc: dict[str, Any]) -> str:
                 parts.append(f"<p>{html.escape(key.replace('_', ' '))}: <code>{html.escape(str(r[key]))}</code></p>")
         if r.get("deviation"):
             d = r["deviation"]
-            parts.append(f"<p>registered {html.escape(d['kind'])} deviation: {html.escape(d['reason'])} "
+            parts.append(f"<p>registered {html.escape(str(d.get('kind', '')))} deviation: {html.escape(str(d.get('reason', '')))} "
                          f"{_issue_link(d['issue'])}</p>")
         trace = r.get("trace") or {}
         if trace.get("expected"):
             where = f"{trace['golden']} · {trace['tensor']}{trace.get('index') or ''}"
             parts.append(f"<img alt='trajectory plot' src='data:image/png;base64,{_plot(trace, where)}'>")
         parts.append("</div>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts

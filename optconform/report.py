@@ -1,107 +1,34 @@
-"""The conformance matrix as a terminal table: one row per (framework, case, device), one column per
-dtype, plus claimed rule, matched rule and decay kind; then the failures in detail."""
+"""The run in words: the matrix as plain text (optconform/terminal.py renders it), the failures in
+detail (folded to 100 columns), the summary line and the BERT variants block."""
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import Counter, OrderedDict
 from typing import Any, Iterable
 
-DTYPE_ORDER = ("float64", "float32", "bfloat16", "float16")
-MARK = {"conforms": "ok", "xfail": "xfail", "xpass": "XPASS", "deviates": "FAIL", "error": "ERROR",
-        "no-goldens": "NO-GOLDENS", "n/a": "n/a", "unavailable": "UNAVAILABLE", "not-installed": "not installed"}
+from optconform.matrix import MARK, decay_text as _decay, separation_text as _separation, units_text as _units
+
 FAILING = ("deviates", "xpass", "error", "unavailable", "no-goldens")
+#: width of the details block's lines (terminal.WIDTH)
+DETAILS_WIDTH = 100
 
 
-def _units(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and math.isnan(value):
-        return "-"
-    return f"{value:.2g}" if value < 100 else f"{value:.1e}"
-
-
-def _cell(row: dict[str, Any]) -> str:
-    mark = MARK.get(row["verdict"], row["verdict"])
-    if row["verdict"] in ("conforms", "deviates", "xfail", "xpass"):
-        return f"{_units(row.get('worst_units'))} {mark}"
-    return mark
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(out)
-
-
-def matrix(results: Iterable[dict[str, Any]]) -> str:
-    """The matrix; dtype cells read '<worst error in tolerance units> <verdict>'."""
+def matrix(results: Iterable[dict[str, Any]], wide: bool = False) -> str:
+    """The matrix as plain text, one table per framework and device: cells read '<worst error in
+    tolerance units> <verdict>'; at most 100 columns unless `wide` (then with the fingerprint)."""
+    from optconform import terminal
     results = list(results)
-    dtypes = [d for d in DTYPE_ORDER if any(r.get("dtype") == d for r in results)]
-    groups: "OrderedDict[tuple, list]" = OrderedDict()
-    for r in results:
-        groups.setdefault((r["framework"], r.get("framework_version", ""), r["case"], r.get("device", "")), []).append(r)
-    rows = []
-    for (framework, _version, case, device), items in groups.items():
-        by_dtype = {r.get("dtype"): r for r in items}
-        first = items[0]
-        # the case's semantics: from the dtypes that separate the rules (bfloat16's tolerance often
-        # cannot; such rows are 'ambiguous' and only shown when no dtype separates)
-        named = [r for r in items if (r.get("semantics") or {}).get("status") in ("identified", "equivalent")]
-        shown = named or items
-        matched = sorted({_matched(r) for r in shown if r.get("verdict") != "error"}) or ["-"]
-        decay = sorted({_decay(r) for r in shown if r.get("decay_kind")}) or ["-"]
-        seps = [_separation(r) for r in shown if r.get("semantics")]
-        claimed = first.get("claimed_rule") or "-"
-        named = {r.get("matched_rule") for r in items if r.get("verdict") != "error" and r.get("matched_rule")
-                 and (r.get("semantics") or {}).get("status") in ("identified", "equivalent")}
-        flag = "" if named <= {claimed} else "  <- not the claimed rule"
-        version = first.get("framework_version") or ""
-        prints = sorted({r.get("fingerprint") for r in items if r.get("fingerprint")}) or ["-"]
-        rows.append([f"{framework} {version}".strip(), case, device or "-", claimed, "/".join(matched) + flag,
-                     "/".join(decay), min(seps, key=_sep_value) if seps else "-"]
-                    + [_cell(by_dtype[d]) if d in by_dtype else "" for d in dtypes] + [" | ".join(prints)])
-        if not dtypes:
-            rows[-1].insert(-1, _cell(first))
-        elif not first.get("dtype"):          # a framework-level row (not installed / unavailable)
-            rows[-1][7] = _cell(first)
-    headers = (["framework", "case", "device", "claimed rule", "matched rule", "decay", "separation"]
-               + (dtypes or ["verdict"]) + ["fingerprint"])
-    return _table(headers, rows)
+    if not results:
+        return "(no rows)"
+    return "\n\n".join(terminal.render(t, wide=wide) for t in terminal.tables(results, wide=wide))
 
 
-def _matched(row: dict[str, Any]) -> str:
-    """The semantics axis' rule: the matched rule ('+' equivalent rules), or 'unknown (nearest X)'."""
-    sem = row.get("semantics") or {}
-    rule = row.get("matched_rule") or "-"
-    if sem.get("status") == "unknown":
-        return f"unknown (nearest {rule})"
-    same = sem.get("equivalent_rules") or []
-    return " = ".join([rule, *same]) if same else rule
-
-
-def _decay(row: dict[str, Any]) -> str:
-    sem = row.get("semantics") or {}
-    kinds = [row.get("decay_kind") or "-"] + [k for k in sem.get("equivalent_decay_kinds") or []
-                                              if k != row.get("decay_kind")]
-    return " = ".join(kinds) + (" (equivalent)" if len(kinds) > 1 else "")
-
-
-def _sep_value(text: str) -> float:
-    return math.inf if text in ("inf", "-") else float(text.rstrip("x"))
-
-
-def _separation(row: dict[str, Any]) -> str:
-    """Runner-up / best error ratio of the match (>= 100x names the rule), e.g. '7.2e+04x'."""
-    value = (row.get("semantics") or {}).get("separation")
-    if value is None:
-        return "-"
-    if value == "inf":
-        return "inf"
-    return f"{float(value):.2g}x" if float(value) < 100 else f"{float(value):.1e}x"
+def _wrapped(line: str) -> list[str]:
+    """A details line folded to DETAILS_WIDTH, continuation lines indented under it."""
+    indent = " " * (len(line) - len(line.lstrip()) + 4)
+    return textwrap.wrap(line, DETAILS_WIDTH, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False) or [line]
 
 
 def details(results: Iterable[dict[str, Any]]) -> str:
@@ -127,7 +54,7 @@ def details(results: Iterable[dict[str, Any]]) -> str:
                 lines.append(f"    {d['carried']}")
             if v == "xpass":
                 lines.append("    it now conforms: remove the entry from adapters/<framework>/deviations.toml")
-    return "\n".join(lines)
+    return "\n".join(part for line in lines for part in _wrapped(line))
 
 
 def semantics_line(r: dict[str, Any]) -> str:
@@ -216,8 +143,16 @@ def bert_block(results: Iterable[dict[str, Any]]) -> str:
             except ValueError:
                 doc_ok = "?"
         shown = rule if exact else f"{rule} (nearest, {_units(units)} units)"
-        rows.append([f"{best['framework']}", case, best.get("native", ""), shown, decay, bc,
-                     documented or "-", doc_ok, "/".join(verdicts)])
-    headers = ["lane", "port", "native", "matches rule", "decay", "bias corr.", "documented as", "as documented",
-               "verdicts"]
-    return "BERT variants\n" + _table(headers, rows)
+        rows.append([case, shown, decay, bc, documented or "-", doc_ok, "/".join(verdicts)])
+    headers = ["port", "matches rule", "decay", "bias corr.", "documented as", "as documented", "verdicts"]
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from optconform import terminal
+    table = Table(title="BERT variants", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    return terminal.render(table)
