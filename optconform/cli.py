@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from optconform import cli_bench, cli_factory, cli_history, cli_results, cli_spec
+from optconform import cli_bench, cli_factory, cli_history, cli_map, cli_results, cli_spec
 from optconform.cli_common import NO_FIT, USAGE_ERROR, UsageError
 from optconform.cli_history import HISTORY_OPTIONS
 
@@ -64,6 +64,9 @@ COMMANDS: dict[str, Command] = {
     "diff": Command("what changed between two results files (e.g. a pinned baseline and a newer release): exit 0 "
                     "no semantic change, 1 a semantic change, 2 a usage error", cli_results.DIFF_OPTIONS,
                     cli_results.cmd_diff),
+    "decay-map": Command("the weight-decay map of results files (markdown, README block, figure): which native "
+                         "optimizers are coupled, decoupled x lr, x eta, unscaled", cli_map.DECAY_MAP_OPTIONS,
+                         cli_map.cmd_decay_map),
     "baseline": Command("write a committed baseline (baselines/<lane>.json) from a results JSON",
                         cli_results.BASELINE_OPTIONS, cli_results.cmd_baseline),
     "history": Command("install each release of a framework (optconform/history/releases.toml) in a throwaway "

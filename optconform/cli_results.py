@@ -150,12 +150,12 @@ def _show(doc, args) -> int:
     terminal.print_matrix(rows, out)
     bert = report.bert_block(rows)
     if bert:
-        out.print(terminal.Text(bert))
+        terminal.emit(out, terminal.Text(bert))
     if report.details(rows):
-        out.print(terminal.details_text(report.details(rows)))
-    out.print()
+        terminal.emit(out, terminal.details_text(report.details(rows)))
+    terminal.emit(out)
     failing = any(r["verdict"] in report.FAILING for r in rows)
-    out.print(terminal.summary_text(report.summary(rows, doc["seconds"]), failing))
+    terminal.emit(out, terminal.summary_text(report.summary(rows, doc["seconds"]), failing))
     if args.json:
         results.write(args.json, doc)
     if args.html:

@@ -31,8 +31,16 @@ def console(file: TextIO | None = None, wide: bool = False) -> Console:
     file = file or sys.stdout
     width = WIDE if wide else WIDTH
     if not wide and file.isatty():
-        width = min(WIDTH, os.get_terminal_size(file.fileno()).columns)
+        width = min(WIDTH, _columns(file) or WIDTH)
     return Console(file=file, width=width, highlight=False, soft_wrap=False, emoji=False)
+
+
+def _columns(file: TextIO) -> int:
+    """The terminal's width, 0 where it reports none (a pty without a size, a captured stream)."""
+    try:
+        return os.get_terminal_size(file.fileno()).columns
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return 0
 
 
 def render(renderable, wide: bool = False, color: bool = False) -> str:
@@ -107,9 +115,17 @@ def short_case(row: MatrixRow) -> str:
     return row.case[len(prefix):] if row.case.startswith(prefix) else row.case
 
 
+def emit(out: Console, renderable="") -> None:
+    """Print on `out` without the trailing spaces rich pads lines with (colour codes kept)."""
+    with out.capture() as captured:
+        out.print(renderable)
+    out.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
+    out.file.flush()
+
+
 def print_matrix(results: list[dict[str, Any]], out: Console) -> None:
     for table in tables(results, wide=out.width >= WIDE):
-        out.print(table)
+        emit(out, table)
 
 
 def summary_text(text: str, failing: bool) -> Text:
