@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import pty
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from optconform import html, report, results
+from optconform import html, matrix, report, results
+
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 
 
 @pytest.fixture(scope="module")
@@ -90,35 +97,92 @@ def test_merge(doc, rows):
 def test_matrix(rows):
     text = report.matrix(rows)
     lines = text.splitlines()
-    header = lines[0]
-    for col in ("framework", "case", "device", "claimed rule", "matched rule", "decay", "float64", "float32"):
+    assert lines[0] == "fake 1.2.3 · cpu"                       # one table per framework and device
+    header = lines[1]
+    for col in ("case", "rule", "decay", "float64", "float32"):
         assert col in header
     assert header.index("float64") < header.index("float32")
-    assert len(lines) == 2 + 4                       # header, rule, one row per (case, device)
-    by_case = {line.split()[2]: line for line in lines[2:]}
-    assert set(by_case) == {"fake-AdamW[default]", "fake-AdamW(l2bug)[default]", "fake-Adam(broken)[default]",
-                            "fake-Adam(nohp)[default]"}
-    assert by_case["fake-AdamW[default]"].count(" ok") == 2
-    assert "decoupled x lr" in by_case["fake-AdamW[default]"]
-    assert "adam_l2  <- not the claimed rule" in by_case["fake-AdamW(l2bug)[default]"]
-    assert "x " in by_case["fake-AdamW(l2bug)[default]"] or " inf " in by_case["fake-AdamW(l2bug)[default]"]
-    assert "coupled (L2)" in by_case["fake-AdamW(l2bug)[default]"]
-    assert by_case["fake-AdamW(l2bug)[default]"].count(" FAIL") == 2
-    assert by_case["fake-Adam(broken)[default]"].count("ERROR") == 2
-    assert by_case["fake-Adam(nohp)[default]"].count("NO-GOLDENS") == 2
-    assert "fake 1.2.3" in by_case["fake-AdamW[default]"]
+    by_case = {line.split()[0]: line for line in lines[3:]}
+    assert set(by_case) == {"AdamW[default]", "AdamW(l2bug)[default]", "Adam(broken)[default]", "Adam(nohp)[default]"}
+    assert by_case["AdamW[default]"].count(" ok") == 2
+    assert "decoupled x lr" in by_case["AdamW[default]"]
+    l2bug = text[text.index("AdamW(l2bug)[default]"):text.index("Adam(broken)")]
+    assert "adam_l2" in l2bug and "(claims" in l2bug and "adamw)" in l2bug     # named, and not the claimed rule
+    assert "coupled (L2)" in l2bug and l2bug.count(" FAIL") == 2
+    assert by_case["Adam(broken)[default]"].count("ERROR") == 2
+    assert by_case["Adam(nohp)[default]"].count("NO-GOLDENS") == 2
+
+
+def test_matrix_fits_100_columns_without_padding_or_colour():
+    """Every lane's committed run: at most 100 columns, no trailing spaces, no ANSI codes when not a TTY."""
+    for path in sorted(BASELINES.glob("*.json")):
+        text = report.matrix(results.read(path)["results"])
+        assert max(len(line) for line in text.splitlines()) <= 100, path.name
+        assert not any(line.endswith(" ") for line in text.splitlines()) and "\x1b[" not in text, path.name
+    wide = report.matrix(results.read(BASELINES / "torch.json")["results"], wide=True)
+    assert "fingerprint" in wide and "separation" in wide and max(map(len, wide.splitlines())) > 100
+
+
+def test_matrix_collapses_variants_that_agree(rows):
+    """Three variants with the same verdicts, rule and decay are one row, showing the worst cell; a
+    variant that disagrees keeps its own row."""
+    base = [r for r in rows if r["case"] == "fake-AdamW[default]"]
+    variants = [{**r, "case": f"fake-AdamW[{v}]", "variant": v, "worst_units": units}
+                for v, units in (("forloop", 0.1), ("foreach", 0.5), ("fused", 0.2)) for r in base]
+    odd = [{**r, "case": "fake-AdamW[odd]", "variant": "odd", "verdict": "deviates"} for r in base]
+    found = matrix.rows(variants + odd)
+    assert [r.case for r in found] == ["fake-AdamW[forloop, foreach, fused]", "fake-AdamW[odd]"]
+    assert {c.units for c in found[0].cells.values()} == {0.5}
+    assert len(matrix.rows(variants, collapse=False)) == 3
+
+
+def test_run_output_is_plain_when_piped_and_coloured_on_a_terminal(tmp_path, doc):
+    """`report` through a pipe: no ANSI codes; on a pseudo-terminal: colours, unless NO_COLOR."""
+    path = tmp_path / "r.json"
+    results.write(path, doc)
+    command = [sys.executable, "-m", "optconform.cli", "report", str(path)]
+    piped = subprocess.run(command, capture_output=True, text=True, env=_env())
+    assert piped.returncode == 1 and "AdamW(l2bug)" in piped.stdout and "\x1b[" not in piped.stdout
+    assert max(len(line) for line in piped.stdout.splitlines()) <= 100
+    assert "\x1b[32m" in _on_a_terminal(command, _env())                  # green 'ok'
+    assert "\x1b[32m" not in _on_a_terminal(command, _env(NO_COLOR="1"))
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TERM")}
+    return {**env, "TERM": "xterm-256color", **extra}
+
+
+def _on_a_terminal(command, env) -> str:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(command, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    proc.wait(timeout=60)
+    os.close(master)
+    return data.decode("utf-8", "replace")
 
 
 def test_matrix_without_dtypes_and_empty():
     row = {"framework": "fake", "case": "fake-*", "device": "", "dtype": "", "verdict": "unavailable",
            "claimed_rule": "", "matched_rule": "", "framework_version": ""}
     text = report.matrix([row])
-    assert "verdict" in text.splitlines()[0] and "UNAVAILABLE" in text
-    assert "framework" in report.matrix([])
+    assert "verdict" in text.splitlines()[1] and "UNAVAILABLE" in text
+    assert report.matrix([]) == "(no rows)"
 
 
 def test_details(rows):
-    text = report.details(rows)
+    folded = report.details(rows)
+    assert max(len(line) for line in folded.splitlines()) <= report.DETAILS_WIDTH
+    text = " ".join(folded.split())                               # the words, unfolded
     assert "fake-AdamW[default]" not in text                      # conforming rows are not detailed
     assert "FAIL: fake-AdamW(l2bug)[default] cpu float64" in text
     assert "first divergence: adamw__" in text
@@ -154,11 +218,13 @@ def test_summary(rows):
 def test_html_is_self_contained_with_png_for_deviating_row(doc):
     page = html.render(doc)
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
-    assert "<script" not in page and "<link" not in page
+    assert page.count("<script") == 1 and "<link" not in page          # the inline sort/filter script only
     assert not re.search(r"src=['\"](?!data:)", page), "every src must be an embedded data: URI"
-    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    images = re.findall(r"<img alt='trajectory plot' src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
     # one plot per deviating row (float64, float32); error and no-goldens rows have no trajectory
     assert len(images) == 2
+    assert "<table class='grid' id='matrix'>" in page and "<table class='grid' id='decay-map'>" in page
+    assert "class='v-deviates'" in page and "class='badge d-decoupled-lr'" in page
     for b64 in images:
         assert base64.b64decode(b64).startswith(b"\x89PNG\r\n\x1a\n")
     assert "Failing and deviating rows (6)" in page
@@ -171,4 +237,4 @@ def test_html_escapes_text(doc):
     row = dict(doc["results"][2])
     row["error"] = "<script>alert(1)</script>"
     page = html.render({**doc, "results": [row]})
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
