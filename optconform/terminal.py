@@ -81,8 +81,8 @@ GAP = 3
 
 def _widths(headers: list[str], body: list[list[Text]], limit: int | None) -> list[int]:
     """Column widths: each column's natural width; where their sum exceeds `limit`, the case, rule and
-    decay columns share what is left in proportion to their
-    natural widths, each at least 12. A gap between columns is 3 characters (padding, divider, padding)."""
+    decay columns share what is left in proportion to their natural widths, each at least 12. A gap
+    between columns is GAP characters (padding, divider, padding)."""
     natural = [max([len(h)] + [c.cell_len for row in body for c in [row[i]]]) for i, h in enumerate(headers)]
     if limit is None or sum(natural) + GAP * (len(headers) - 1) <= limit:
         return natural
