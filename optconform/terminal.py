@@ -64,10 +64,13 @@ def tables(results: Iterable[dict[str, Any]], wide: bool = False) -> list[Table]
         used = [d for d in dtypes if any(d in r.cells for r in group)] or ["verdict"]
         headers = ["case", "rule", "decay"] + (["separation"] if wide else []) + used + (["fingerprint"] if wide else [])
         body = [_cells(row, used, wide) for row in group]
+        widths = _widths(headers, body, None if wide else WIDTH)
         table = Table(title=Text(f"{framework} · {device}", style="bold"), title_justify="left",
-                      box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-        for header, width in zip(headers, _widths(headers, body, None if wide else WIDTH)):
+                      box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+        for header, width in zip(headers, widths):
             table.add_column(header, width=width, overflow="fold")
+        for cells in body:
+            cells[0] = _split_variants(cells[0], widths[0])
         for cells in body:
             table.add_row(*cells)
         out.append(table)
@@ -76,24 +79,34 @@ def tables(results: Iterable[dict[str, Any]], wide: bool = False) -> list[Table]
 
 #: the columns that wrap when the table is too wide (the others keep their natural width)
 FLEXIBLE = ("case", "rule", "decay")
-GAP = 3
+GAP = 2
+MIN_FLEX = 12
 
 
 def _widths(headers: list[str], body: list[list[Text]], limit: int | None) -> list[int]:
-    """Column widths: each column's natural width; where their sum exceeds `limit`, the case, rule and
-    decay columns share what is left in proportion to their natural widths, each at least 12. A gap
-    between columns is GAP characters (padding, divider, padding)."""
-    natural = [max([len(h)] + [c.cell_len for row in body for c in [row[i]]]) for i, h in enumerate(headers)]
-    if limit is None or sum(natural) + GAP * (len(headers) - 1) <= limit:
+    """Column widths: each column's natural width when the table fits `limit` (or there is none).
+    Otherwise the dtype columns keep theirs and the case, rule and decay columns share the rest
+    max-min fairly (the narrow ones get their natural width, the wide ones an equal share, at least
+    MIN_FLEX); a case may then put its '[variants]' on a second line. GAP characters between columns."""
+    natural = [max([len(h)] + [row[i].cell_len for row in body]) for i, h in enumerate(headers)]
+    gaps = GAP * (len(headers) - 1)
+    if limit is None or sum(natural) + gaps <= limit:
         return natural
-    fixed = sum(w for h, w in zip(headers, natural) if h not in FLEXIBLE) + GAP * (len(headers) - 1)
-    room = max(limit - fixed, 12 * len(FLEXIBLE))
-    flex = sum(w for h, w in zip(headers, natural) if h in FLEXIBLE)
-    widths = [max(12, min(w, room * w // flex)) if h in FLEXIBLE else w for h, w in zip(headers, natural)]
-    spare = room - sum(w for h, w in zip(headers, widths) if h in FLEXIBLE)
-    first = headers.index("case")
-    widths[first] += max(spare, 0)
+    natural[0] = max([len(headers[0])] + [len(part) for row in body for part in _case_parts(row[0].plain)])
+    flex = [i for i, h in enumerate(headers) if h in FLEXIBLE]
+    room = max(limit - gaps - sum(w for i, w in enumerate(natural) if i not in flex), MIN_FLEX * len(flex))
+    widths = list(natural)
+    left, open_ = room, sorted(flex, key=lambda i: natural[i])
+    while open_:
+        share = left // len(open_)
+        i = open_.pop(0)
+        widths[i] = max(MIN_FLEX, min(natural[i], share))
+        left -= widths[i]
     return widths
+
+
+def _case_parts(text: str) -> list[str]:
+    return [text[:text.rindex("[")], text[text.rindex("["):]] if text.endswith("]") and "[" in text else [text]
 
 
 def _cells(row: MatrixRow, dtypes: list[str], wide: bool) -> list[Text]:
@@ -107,6 +120,16 @@ def _cells(row: MatrixRow, dtypes: list[str], wide: bool) -> list[Text]:
     if wide:
         cells.append(Text(row.fingerprint or "-", style="dim"))
     return cells
+
+
+def _split_variants(case: Text, width: int) -> Text:
+    """A case too wide for its column: the name on one line, its '[variants]' on the next."""
+    parts = _case_parts(case.plain)
+    if case.cell_len <= width or len(parts) == 1:
+        return case
+    out = Text(parts[0] + "\n")
+    out.append(parts[1], style="dim")
+    return out
 
 
 def short_case(row: MatrixRow) -> str:

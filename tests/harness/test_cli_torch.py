@@ -42,7 +42,8 @@ def test_report_reads_and_merges(run_files, tmp_path, capsys):
     _, json_path, _ = run_files
     assert cli.main(["report", str(json_path)]) == 0
     out = capsys.readouterr().out
-    assert "torch-AdamW[fused]" in out and "1 rows" in out
+    assert f"torch {torch.__version__} · cpu" in out and "AdamW[fused]" in out and "1 rows" in out
+    assert max(len(line) for line in out.splitlines()) <= 100 and "\x1b[" not in out
     merged, page = tmp_path / "merged.json", tmp_path / "merged.html"
     other = results.read(json_path)                # another environment's run: same rows, another framework name
     for item in other["results"] + other["environments"]:
