@@ -14,7 +14,8 @@ table.grid tr:hover td{background:#fafae6}
 td.v-conforms{background:#e3f5e1;color:#165a16}td.v-xfail{background:#fff4d6;color:#7a5a00}
 td.v-deviates,td.v-xpass,td.v-error{background:#fde0e0;color:#a00;font-weight:bold}
 td.v-no-goldens,td.v-unavailable{background:#f6e0f6;color:#707}td.v-n\\/a,td.v-not-installed{color:#999}
-.badge{display:inline-block;border-radius:9px;padding:1px 7px;font-size:11.5px;white-space:nowrap}
+.badge{display:inline-block;border-radius:9px;padding:1px 7px;font-size:11.5px}
+td.case-id{min-width:16em}
 .d-coupled{background:#dbe8fb;color:#123a7a}.d-decoupled-lr{background:#e2f3df;color:#1d5a17}
 .d-decoupled-eta{background:#fbe7cf;color:#7a4300}.d-unscaled{background:#f5d9ef;color:#6b145c}
 .d-none{background:#eee;color:#666}.d-other{background:#efe6fb;color:#4a1c7a}

@@ -56,7 +56,7 @@ def _matrix_row(row: MatrixRow, dtypes: list[str]) -> str:
     matched = f"<span class='claims'>{esc(row.matched)}</span>" if row.not_claimed else esc(row.matched)
     sep = separation_value(row.separation)
     short = f"{row.lane} {row.version.split(' ', 1)[0]}".strip()
-    cells = [f"<td title='{esc(row.framework)}'>{esc(short)}</td>", f"<td>{esc(row.case)}</td>", f"<td>{esc(row.device)}</td>",
+    cells = [f"<td title='{esc(row.framework)}'>{esc(short)}</td>", f"<td class='case-id'>{esc(row.case)}</td>", f"<td>{esc(row.device)}</td>",
              f"<td>{esc(row.claimed)}</td>", f"<td>{matched}</td>", f"<td>{decay_badge(row.decay)}</td>",
              f"<td data-sort='{'' if sep == float('inf') else sep}'>{esc(row.separation)}</td>"]
     for dtype in dtypes:
