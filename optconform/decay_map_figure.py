@@ -43,7 +43,7 @@ def png(found: DecayMap) -> bytes:
     ax.set_title("Weight decay across frameworks (generated from results JSON)", fontsize=9, pad=22)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=72)
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return _palette(buf.getvalue())
 
