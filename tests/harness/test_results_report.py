@@ -140,8 +140,8 @@ def test_run_output_is_plain_when_piped_and_coloured_on_a_terminal(tmp_path, doc
     """`report` through a pipe: no ANSI codes; on a pseudo-terminal: colours, unless NO_COLOR."""
     path = tmp_path / "r.json"
     results.write(path, doc)
-    command = [sys.executable, "-m", "optconform.cli", "report", str(path)]
-    piped = subprocess.run(command, capture_output=True, text=True, env=_env())
+    command = [sys.executable, "-I", "-m", "optconform.cli", "report", str(path)]   # -I: the installed package
+    piped = subprocess.run(command, capture_output=True, text=True, env=_env(), cwd=tmp_path)
     assert piped.returncode == 1 and "AdamW(l2bug)" in piped.stdout and "\x1b[" not in piped.stdout
     assert max(len(line) for line in piped.stdout.splitlines()) <= 100
     assert "\x1b[32m" in _on_a_terminal(command, _env())                  # green 'ok'
@@ -155,7 +155,7 @@ def _env(**extra):
 
 def _on_a_terminal(command, env) -> str:
     master, slave = pty.openpty()
-    proc = subprocess.Popen(command, stdout=slave, stderr=slave, env=env)
+    proc = subprocess.Popen(command, stdout=slave, stderr=slave, env=env, cwd=Path(command[-1]).parent)
     os.close(slave)
     data = b""
     while True:
