@@ -175,6 +175,8 @@ def _write_html(doc, path: str) -> None:
 def cmd_report(args) -> int:
     from optconform import results, validate
     unique([str(os.path.realpath(p)) for p in args.files], "results file")
+    if args.html:
+        require_matplotlib("--html")
     check_outputs(args, "json", "html")
     docs = read_results(args.files)
     first_seen: dict[tuple, str] = {}
