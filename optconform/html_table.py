@@ -41,7 +41,7 @@ def _head(headers: list[str]) -> str:
 def matrix_table(results: list[dict[str, Any]]) -> str:
     """The matrix as a sortable, filterable table: framework, case (variants that agree collapsed),
     device, claimed and matched rule, decay badge, separation, one coloured cell per dtype, fingerprint."""
-    dtypes = dtypes_of(results) or ["verdict"]
+    dtypes = dtypes_of(results)
     rows = matrix_rows(results)
     verdicts = sorted({c.verdict for r in rows for c in r.cells.values()})
     headers = ["framework", "case", "device", "claimed", "matched rule", "decay", "separation", *dtypes, "fingerprint"]

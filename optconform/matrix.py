@@ -70,8 +70,10 @@ def units_text(value) -> str:
 
 
 def dtypes_of(results: Iterable[dict[str, Any]]) -> list[str]:
-    present = {r.get("dtype") for r in results}
-    return [d for d in DTYPE_ORDER if d in present]
+    """The cell columns: the dtypes present, in DTYPE_ORDER, then 'verdict' where a row has no dtype
+    (a framework that did not run, an adapter that failed)."""
+    present = {r.get("dtype") or "verdict" for r in results}
+    return [d for d in (*DTYPE_ORDER, "verdict") if d in present]
 
 
 def rows(results: Iterable[dict[str, Any]], collapse: bool = True) -> list[MatrixRow]:

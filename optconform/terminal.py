@@ -55,7 +55,7 @@ def tables(results: Iterable[dict[str, Any]], wide: bool = False) -> list[Table]
     """One table per (framework version, device): case, claimed/matched rule, decay, separation, a
     column per dtype, and with `wide` the fingerprint."""
     results = list(results)
-    dtypes = dtypes_of(results) or ["verdict"]
+    dtypes = dtypes_of(results)
     groups: "OrderedDict[tuple, list[MatrixRow]]" = OrderedDict()
     for row in matrix_rows(results):
         groups.setdefault((row.framework, row.device), []).append(row)
