@@ -176,6 +176,8 @@ def _adafactor_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
     decay = k["decay"]
     decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
     wd = hp.get("weight_decay", 0.0)
+    shrink = (P.shrink_by_relative_step(wd, k["step_size"], decayed) if k["decay_scaling"] == "relative_step"
+              else P.shrink_weights(wd, k["decay_scaling"], decayed))
     chain: list[P.Piece] = []
     if hp["rescale_grad"] != 1.0:
         chain.append(P.rescale_grad(hp["rescale_grad"]))                           # g <- rescale*g
@@ -187,7 +189,7 @@ def _adafactor_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
     if k["param_scale"] == "pre_decay":
         chain.append(P.param_rms(hp["eps2"]))                                      # max(eps2, RMS(w_{t-1}))
     if decay == "decoupled" and k["decay_order"] == "before":
-        chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed))            # w <- w - s*w (pre-step)
+        chain.append(shrink)                                                       # w <- w - s*w (pre-step)
     if k["param_scale"] == "post_decay":
         chain.append(P.param_rms(hp["eps2"]))                                      # max(eps2, RMS(w'))
     chain += [P.factored_rms(hp["beta2_decay"], hp["eps"], k["eps_placement"], k["factor_dims"],
@@ -196,7 +198,7 @@ def _adafactor_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
               P.relative_step(k["step_size"]),                                     # u <- -rho_t*scale*u
               P.apply_updates()]                                                   # w <- w + u
     if decay == "decoupled" and k["decay_order"] == "after":
-        chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed))            # w <- w - s*w (post-step)
+        chain.append(shrink)                                                       # w <- w - s*w (post-step)
     return chain
 
 
