@@ -43,10 +43,12 @@ def _cell(data: Mapping[str, Any]) -> str:
     if data["status"] == "none":
         return "—"
     call = data["call"].replace("|", "\\|")
+    hooks = "".join(f" + {hook}" for hook in data["hooks"])
+    where = f"case `{data['case']}`, rule `{data['rule']}`"
     if data["status"] == "exact":
-        return f"`{call}` **exact**"
-    return (f"`{call}` nearest: {data['divergence_units']:.2g} units, from {data['first_divergence'] or '-'}"
-            f" (`{data['rule']}`)")
+        return f"`{call}`{hooks} **exact** ({where})"
+    return (f"`{call}`{hooks} nearest: {data['divergence_units']:.2g} units, from {data['first_divergence'] or '-'}"
+            f" ({where})")
 
 
 def markdown() -> str:

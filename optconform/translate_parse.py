@@ -63,6 +63,7 @@ def parse_call(text: str) -> NativeCall:
     call = tree.body
     if not isinstance(call, ast.Call):
         raise TranslateError(f"{text!r} is not a call; write e.g. 'torch.optim.AdamW(lr=1e-3, weight_decay=0.01)'")
+    native = _dotted(call.func)
     if call.args:
         raise TranslateError(f"{text!r}: positional arguments are not accepted; name every argument "
                              f"(lr=..., weight_decay=...)")
@@ -70,5 +71,7 @@ def parse_call(text: str) -> NativeCall:
     for keyword in call.keywords:
         if keyword.arg is None:
             raise TranslateError(f"{text!r}: **kwargs is not accepted; name every argument")
+        if keyword.arg in kwargs:
+            raise TranslateError(f"{text!r}: keyword {keyword.arg!r} given twice")
         kwargs[keyword.arg] = _value(keyword.value, keyword.arg)
-    return NativeCall(_dotted(call.func), kwargs)
+    return NativeCall(native, kwargs)

@@ -92,7 +92,10 @@ def summary(choice: Choice | None, config: Configuration, target: str) -> dict[s
         notes.append(f"cannot express {', '.join(lost)} (set to neutral or to the value the native fixes)")
     if pair.target.notes:
         notes.append(pair.target.notes)
+    hooks = [f"{name} via {type(t).__name__}" for name, t in pair.target.hp_map.items()
+             if isinstance(t, Hook) and name != "eta" and not is_neutral(name, hp.get(name))]
     return {"target": target, "status": "exact" if choice.exact else "nearest", "call": call_text(pair.target, hp),
+            "hooks": hooks,
             "case": pair.target.id, "rule": pair.target.rule, "source_rule": pair.source.rule,
             "divergence_units": m.units, "worst": m.worst, "first_divergence": m.first, "probes": m.probes,
             "notes": notes}
