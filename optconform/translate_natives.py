@@ -35,6 +35,8 @@ class Native:
     implementation: tuple[str, ...] = ()
     spelled: Mapping[str, str] = field(default_factory=dict)
     usage: str = ""
+    #: False for generated operators (MXNet ops), whose Python signature does not carry their defaults
+    signature: bool = True
 
 
 _BETAS = (0.9, 0.999)
@@ -74,9 +76,10 @@ NATIVES: Mapping[str, Native] = {
     "mxnet.optimizer.LAMB": Native("mxnet", {**_MX_ADAM, "epsilon": 1e-6, "lower_bound": None, "upper_bound": None,
                                              "bias_correction": True}),
     "mxnet.nd.contrib.adamw_update": Native(
-        "mxnet", {"learning_rate": REQUIRED, "eta": REQUIRED, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
+        "mxnet", {"lr": REQUIRED, "eta": REQUIRED, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
                   "wd": 0.0, "rescale_grad": REQUIRED, "clip_gradient": -1.0}, spelled={"learning_rate": "lr"},
-        usage="an update op, called once per tensor and step: w -= eta*(lr*m/(sqrt(v)+epsilon) + wd*w)"),
+        usage="an update op, called once per tensor and step: w -= eta*(lr*m/(sqrt(v)+epsilon) + wd*w)",
+        signature=False),
     "pytorch_pretrained_bert.optimization.BertAdam": Native(
         "bert", {"lr": REQUIRED, "warmup": -1, "t_total": -1, "b1": 0.9, "b2": 0.999, "e": 1e-6,
                  "weight_decay": 0.01, "max_grad_norm": 1.0}),
