@@ -118,7 +118,8 @@ def _matches(case: Case, given: Mapping[str, Any]) -> bool:
 def resolve(call: NativeCall) -> Configuration:
     """The configuration a source call denotes; TranslateError naming what is unknown or missing."""
     if call.native not in NATIVES:
-        raise TranslateError(f"unknown optimizer {call.native!r}; translate covers: {', '.join(sorted(NATIVES))}")
+        covered = sorted(name for name in NATIVES if "(" not in name)     # optax chains: targets only
+        raise TranslateError(f"unknown optimizer {call.native!r}; translate covers: {', '.join(covered)}")
     native = NATIVES[call.native]
     adapter_name = {real: name for name, real in native.spelled.items()}
     given: dict[str, Any] = {}

@@ -96,7 +96,3 @@ NATIVES: Mapping[str, Native] = {
                     "epsilon": 1e-6, "exclude_from_weight_decay": None}),
 }
 
-
-def native(name: str) -> Native:
-    """The covered native `name`; KeyError otherwise."""
-    return NATIVES[name]

@@ -90,8 +90,9 @@ def summary(choice: Choice | None, config: Configuration, target: str) -> dict[s
                         else "; eta_t is the lr multiplier"))
     if lost:
         notes.append(f"cannot express {', '.join(lost)} (set to neutral or to the value the native fixes)")
-    if pair.target.notes:
-        notes.append(pair.target.notes)
+    for note in (NATIVES[pair.target.native].usage, pair.target.notes):
+        if note:
+            notes.append(note)
     hooks = [f"{name} via {type(t).__name__}" for name, t in pair.target.hp_map.items()
              if isinstance(t, Hook) and name != "eta" and not is_neutral(name, hp.get(name))]
     return {"target": target, "status": "exact" if choice.exact else "nearest", "call": call_text(pair.target, hp),
