@@ -184,13 +184,20 @@ class Pair:
         s, t = self._rules(decays)
         return s is not None and t is not None and same_maths(s, t)
 
-    def knob_distance(self, decays: bool) -> int:
-        """How many relevant knobs differ (a knob only one side has counts): the nearest has fewest."""
+    def knob_differences(self, decays: bool) -> dict[str, tuple[str | None, str | None]]:
+        """Knob -> (source value, target value) for every relevant knob that differs (None: the rule
+        has no such knob), after the wd conversion."""
         s, t = self._rules(decays)
         if s is None or t is None:
-            return 99
+            return {}
         a, b = s.relevant_knobs(), t.relevant_knobs()
-        return sum(a.get(k) != b.get(k) for k in set(a) | set(b))
+        return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+    def knob_distance(self, decays: bool) -> int:
+        """How many relevant knobs differ (a knob only one side has counts): the nearest has fewest."""
+        if self._rules(decays)[0] is None or self._rules(decays)[1] is None:
+            return 99
+        return len(self.knob_differences(decays))
 
 
 def _without_decay(rule):

@@ -74,6 +74,18 @@ def hook_notes(case: Case, hp: Mapping[str, Any]) -> list[str]:
     return notes
 
 
+def _knob_notes(pair, decays: bool) -> list[str]:
+    """Each relevant knob the target's rule sets otherwise, with the spec's meaning of both values."""
+    from optconform.reference import knobs
+    docs = knobs()
+    notes = []
+    for name, (mine, theirs) in pair.knob_differences(decays).items():
+        values = docs[name].values
+        notes.append(f"{name}: source {mine or '-'}" + (f" ({values[mine]})" if mine in values else "")
+                     + f", target {theirs or '-'}" + (f" ({values[theirs]})" if theirs in values else ""))
+    return notes
+
+
 def summary(choice: Choice | None, config: Configuration, target: str) -> dict[str, Any]:
     """The translation of `config` to `target` as JSON-ready data (also what the text report prints)."""
     if choice is None:
@@ -88,6 +100,8 @@ def summary(choice: Choice | None, config: Configuration, target: str) -> dict[s
                      f"({_number(config.hp.get('weight_decay'))} -> {_number(hp.get('weight_decay'))})"
                      + (f"; pass lr={lr} and the lr schedule as eta_t = lr_t/{lr}" if pair.scalings[1] == "schedule"
                         else "; eta_t is the lr multiplier"))
+    if not choice.exact:
+        notes += _knob_notes(pair, config.decays)
     if lost:
         notes.append(f"cannot express {', '.join(lost)} (set to neutral or to the value the native fixes)")
     for note in (NATIVES[pair.target.native].usage, pair.target.notes):
