@@ -95,6 +95,15 @@ def _scalar_muon_shrink(wd, scaling, decayed, kind, rate):
     return P._stateless(update)
 
 
+def _scalar_relative_shrink(wd, kind, decayed):
+    """Adafactor's w <- w - wd*rho_t*p with the scalar instead of wd*rho_t*p*w."""
+    def update(c, ctx):
+        rho, scale = P._rho(kind, ctx), c.param_scale or {}
+        return replace(c, params={k: w - wd * rho * scale.get(k, 1.0) if decayed[k] else w
+                                  for k, w in c.params.items()})
+    return P._stateless(update)
+
+
 def _scalar_coupled(wd, decayed):
     """g <- g + wd: the scalar wd instead of wd*w."""
     return P._stateless(lambda c, ctx: replace(c, updates={k: g + wd if decayed[k] else g
@@ -115,6 +124,7 @@ def _decay_of_scalar(rule, golden):
         stack.enter_context(mock.patch.object(P, "add_coupled_decay", _scalar_coupled))
         stack.enter_context(mock.patch.object(P, "add_decayed_weights", _scalar_in_update))
         stack.enter_context(mock.patch.object(P, "muon_shrink", _scalar_muon_shrink))
+        stack.enter_context(mock.patch.object(P, "shrink_by_relative_step", _scalar_relative_shrink))
         original = P.schedule_free_adamw
         stack.enter_context(mock.patch.object(P, "schedule_free_adamw", lambda *a, **kw: original(
             *a, **kw, decay_of=np.ones_like)))

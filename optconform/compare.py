@@ -205,7 +205,7 @@ def decay_kind_of(knobs: Mapping[str, str]) -> str:
     if decay == "coupled":
         return "coupled (L2)" + (", clipped with g" if knobs.get("clip_scope") == "gradient_and_decay" else "")
     scaling = {"lr": "x lr", "schedule": "x eta", "unscaled": "unscaled", "corrected_lr": "x corrected lr",
-               "lr_ratio": "x lr/lr0"}
+               "lr_ratio": "x lr/lr0", "adjusted_lr": "x adjusted lr", "relative_step": "x relative step"}
     if "decay_at" in knobs:       # schedule-free: x lr, in the z step or as a shrink of y
         return "decoupled x lr, " + ("in the z step" if knobs["decay_at"] == "step" else "shrink of y")
     text = f"decoupled {scaling[knobs['decay_scaling']]}"

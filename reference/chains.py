@@ -67,6 +67,20 @@ def power_betas(hp: Mapping[str, Any], override: Mapping[str, float] | None) -> 
     return out
 
 
+def _gradient_head(k: Mapping[str, str], hp: Mapping[str, Any], wd: float, decayed) -> list[P.Piece]:
+    """The gradient's preparation every rule shares (spec/README.md steps 1-4): rescale -> [coupled decay,
+    clipped with g] -> clip -> [coupled decay]."""
+    chain: list[P.Piece] = []
+    if hp["rescale_grad"] != 1.0:
+        chain.append(P.rescale_grad(hp["rescale_grad"]))                           # g <- rescale*g
+    if k["decay"] == "coupled" and k["clip_scope"] == "gradient_and_decay":
+        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w (clipped)
+    chain.append(P.clip(hp["clip_value"], hp["clip_norm"], hp["clip_global_norm"]))
+    if k["decay"] == "coupled" and k["clip_scope"] == "gradient":
+        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w
+    return chain
+
+
 def build_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, float] | None = None,
                 iteration: str | None = None) -> list[P.Piece]:
     """The chain of pieces for `rule` with fully resolved hyper-parameters `hp`; `powers` overrides the
@@ -88,14 +102,7 @@ def build_chain(rule: Rule, hp: Mapping[str, Any], names, powers: Mapping[str, f
                        and k["decay_order"] == "before")
     momentum = k.get("momentum_form", "none")
 
-    chain: list[P.Piece] = []
-    if hp["rescale_grad"] != 1.0:
-        chain.append(P.rescale_grad(hp["rescale_grad"]))                           # g <- rescale*g
-    if decay == "coupled" and k["clip_scope"] == "gradient_and_decay":
-        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w (clipped)
-    chain.append(P.clip(hp["clip_value"], hp["clip_norm"], hp["clip_global_norm"]))
-    if decay == "coupled" and k["clip_scope"] == "gradient":
-        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w
+    chain = _gradient_head(k, hp, wd, decayed)                                     # README steps 1-4
     if decay == "decoupled" and k["decay_order"] == "before" and not decay_in_update:
         chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed, **betas))   # w <- w - s*w (pre-step)
     chain += _direction(rule.family, k, hp, betas)
@@ -176,18 +183,13 @@ def _adafactor_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
     decay = k["decay"]
     decayed = P.decay_mask(names, tuple(hp.get("weight_decay_exclude") or ()), hp.get("weight_decay_mask"))
     wd = hp.get("weight_decay", 0.0)
-    chain: list[P.Piece] = []
-    if hp["rescale_grad"] != 1.0:
-        chain.append(P.rescale_grad(hp["rescale_grad"]))                           # g <- rescale*g
-    if decay == "coupled" and k["clip_scope"] == "gradient_and_decay":
-        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w (clipped)
-    chain.append(P.clip(hp["clip_value"], hp["clip_norm"], hp["clip_global_norm"]))
-    if decay == "coupled" and k["clip_scope"] == "gradient":
-        chain.append(P.add_coupled_decay(wd, decayed))                             # g <- g + wd*w
+    shrink = (P.shrink_by_relative_step(wd, k["step_size"], decayed) if k["decay_scaling"] == "relative_step"
+              else P.shrink_weights(wd, k["decay_scaling"], decayed))
+    chain = _gradient_head(k, hp, wd, decayed)                                     # README steps 1-4
     if k["param_scale"] == "pre_decay":
         chain.append(P.param_rms(hp["eps2"]))                                      # max(eps2, RMS(w_{t-1}))
     if decay == "decoupled" and k["decay_order"] == "before":
-        chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed))            # w <- w - s*w (pre-step)
+        chain.append(shrink)                                                       # w <- w - s*w (pre-step)
     if k["param_scale"] == "post_decay":
         chain.append(P.param_rms(hp["eps2"]))                                      # max(eps2, RMS(w'))
     chain += [P.factored_rms(hp["beta2_decay"], hp["eps"], k["eps_placement"], k["factor_dims"],
@@ -196,7 +198,7 @@ def _adafactor_chain(rule: Rule, hp: Mapping[str, Any], names) -> list[P.Piece]:
               P.relative_step(k["step_size"]),                                     # u <- -rho_t*scale*u
               P.apply_updates()]                                                   # w <- w + u
     if decay == "decoupled" and k["decay_order"] == "after":
-        chain.append(P.shrink_weights(wd, k["decay_scaling"], decayed))            # w <- w - s*w (post-step)
+        chain.append(shrink)                                                       # w <- w - s*w (post-step)
     return chain
 
 

@@ -530,16 +530,32 @@ def clip_by_rms(threshold: float) -> Piece:
                                                          for k, u in c.updates.items()}))
 
 
+def _rho(kind: str, ctx: Ctx) -> float:
+    """Adafactor's step rho_t = min(eta_t*lr_t, 1/sqrt(t)) ('capped') or eta_t*lr_t ('lr')."""
+    step = ctx.eta * ctx.lr
+    if kind == "capped":
+        return min(step, 1.0 / math.sqrt(ctx.t))
+    if kind == "lr":
+        return step
+    raise ValueError(f"unknown step_size {kind!r}")
+
+
 def relative_step(kind: str) -> Piece:
-    """u <- -rho_t*scale*u: rho_t = min(eta_t*lr_t, 1/sqrt(t)) ('capped') or eta_t*lr_t ('lr'); scale the
-    recorded parameter scale (1 when none was recorded)."""
+    """u <- -rho_t*scale*u: rho_t as `_rho`, scale the recorded parameter scale (1 when none was recorded)."""
     def update(c: Carry, ctx: Ctx) -> Carry:
-        step = ctx.eta * ctx.lr
-        rho = min(step, 1.0 / math.sqrt(ctx.t)) if kind == "capped" else step    # rho_t
-        if kind not in ("capped", "lr"):
-            raise ValueError(f"unknown step_size {kind!r}")
-        scale = c.param_scale or {}
+        rho, scale = _rho(kind, ctx), c.param_scale or {}                         # rho_t, p
         return replace(c, updates={k: -rho * scale.get(k, 1.0) * u for k, u in c.updates.items()})
+    return _stateless(update)
+
+
+def shrink_by_relative_step(wd: float, kind: str, decayed: Mapping[str, bool]) -> Piece:
+    """decay_scaling = relative_step: w <- w - wd*rho_t*p*w, the shrink scaled by the whole step (rho_t as
+    `_rho`, p the parameter scale recorded so far, 1 when none): transformers' Adafactor passes its step
+    size lr*max(eps2, RMS(w)) as the decay's alpha (transformers/optimization.py:948-949 at v4.49.0)."""
+    def update(c: Carry, ctx: Ctx) -> Carry:
+        rho, scale = _rho(kind, ctx), c.param_scale or {}                         # rho_t, p
+        return replace(c, params={k: w - wd * rho * scale.get(k, 1.0) * w if decayed[k] else w
+                                  for k, w in c.params.items()})                  # w <- w - wd*rho_t*p*w
     return _stateless(update)
 
 

@@ -1,5 +1,6 @@
 """The torch ports people fine-tuned BERT with: pytorch-pretrained-bert 0.6.2 `BertAdam` and
-transformers 4.49.0 `AdamW(correct_bias=True/False)` (the last transformers release that ships it).
+transformers 4.49.0 `AdamW(correct_bias=True/False)` (the last transformers release that ships it), and
+transformers' `Adafactor` (the T5 fine-tuning optimizer, spec/adafactor.md).
 
 Sources: `pytorch_pretrained_bert/optimization.py:183-302` at 0.6.2 (no bias correction, eps 1e-6
 outside sqrt(v), `u += wd*w` then `x lr*schedule(step)`, per-tensor
@@ -56,6 +57,25 @@ def _transformers_adamw(rule: str, *, correct_bias: bool, variant: str, document
                 hp_map=_HF_HP, documented_rule=documented_rule, notes=notes)
 
 
+_ADAFACTOR = "transformers.optimization.Adafactor"
+_ADAFACTOR_HP = {"lr": "lr", "beta2_decay": "decay_rate", "eps": Arg("eps", 0), "eps2": Arg("eps", 1),
+                 "clip_threshold": "clip_threshold", "weight_decay": "weight_decay",
+                 "weight_decay_exclude": ParamGroups()}
+#: An explicit lr (relative_step=False, which lr requires) and no first moment (beta1=None, the default).
+_ADAFACTOR_LR = {"relative_step": False, "warmup_init": False, "beta1": None}
+
+
+def _transformers_adafactor(rule: str, *, scale_parameter: bool) -> Case:
+    """transformers' Adafactor (transformers/optimization.py:806-955 at v4.49.0): every tensor with two or more
+    axes factored over its last two (min_dim_size_to_factor = 0); bfloat16 parameters are stepped in float32."""
+    return Case(framework="bert", name=f"transformers.Adafactor(scale_parameter={scale_parameter})", native=_ADAFACTOR,
+                rule=rule, variant="param_groups", kwargs={**_ADAFACTOR_LR, "scale_parameter": scale_parameter},
+                hp_map=_ADAFACTOR_HP, fixed_hp={"min_dim_size_to_factor": 0},
+                dtypes=("float64", "float32", "bfloat16"),
+                notes="docstring: 'AdaFactor pytorch implementation ... Paper: Adafactor: Adaptive Learning Rates with "
+                      "Sublinear Memory Cost' (arXiv 1804.04235)")
+
+
 def cases() -> list[Case]:
     return [
         Case(framework="bert", name="BertAdam(max_grad_norm=-1)", native=_BERTADAM, rule="bert_adamw",
@@ -76,4 +96,6 @@ def cases() -> list[Case]:
                             documented_rule="bert_adamw",
                             notes="with BERT's no_decay param groups, on BERT's goldens: BERT's rule except that the "
                                   "decay shrinks the post-step weight"),
+        _transformers_adafactor("transformers_adafactor", scale_parameter=True),
+        _transformers_adafactor("transformers_adafactor[param_scale=none]", scale_parameter=False),
     ]

@@ -57,9 +57,15 @@ def _transformers_adamw(groups: list, lr: float, kwargs: dict[str, Any]):
     return AdamW(groups, lr=lr, **kwargs)
 
 
+def _transformers_adafactor(groups: list, lr: float, kwargs: dict[str, Any]):
+    from transformers.optimization import Adafactor
+    return Adafactor(groups, lr=lr, **kwargs)
+
+
 #: Case.native -> constructor(param groups, lr_0, native keyword arguments)
 OPTIMIZERS: Mapping[str, Callable[[list, float, dict[str, Any]], Any]] = {
-    "pytorch_pretrained_bert.optimization.BertAdam": _bertadam, "transformers.AdamW": _transformers_adamw}
+    "pytorch_pretrained_bert.optimization.BertAdam": _bertadam, "transformers.AdamW": _transformers_adamw,
+    "transformers.optimization.Adafactor": _transformers_adafactor}
 
 
 class BertDriver(TorchDriver):

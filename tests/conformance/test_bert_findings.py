@@ -213,6 +213,73 @@ def test_transformers_adamw_is_eps_hat_with_decay_after_the_step(bert):
         assert result.candidate_units[other] > 100, other
 
 
+TRANSFORMERS_ADAFACTOR = "bert-transformers.Adafactor(scale_parameter=True)[param_groups]"
+
+
+def test_transformers_adafactor_scales_its_decay_by_the_whole_step(bert):
+    """transformers' Adafactor passes its step lr*max(eps2, RMS(w)) as the decay's alpha
+    (optimization.py:948-949 at v4.49.0): decay x lr x parameter scale (decay_scaling = relative_step), a
+    fourth Adafactor: eps added to g^2 (Keras, optax), no 1/sqrt(t) cap (optax), the pre-decay scale (torch)."""
+    result = _run(bert, TRANSFORMERS_ADAFACTOR, "float32")
+    assert result.verdict == "conforms" and result.matched_rule == "transformers_adafactor"
+    assert result.decay_kind == "decoupled x relative step"
+    for other in ("adafactor", "keras_adafactor", "optax_adafactor"):
+        assert result.candidate_units[other] > 100, other
+    case = _case(bert, TRANSFORMERS_ADAFACTOR)
+    golden = _golden("transformers_adafactor__large_decay")
+    native = bert.run(case, plan.run_input(case, golden, bert.supports_eta), "cpu", "float64").params
+    decay_x_lr = _reference("transformers_adafactor[decay_scaling=lr]", golden)
+    assert _units(native, decay_x_lr, "float64", "transformers_adafactor") > 100
+
+
+def test_transformers_adafactor_without_parameter_scale_decays_x_lr(bert):
+    """scale_parameter=False: p = 1, so the whole-step decay is the plain x lr decay."""
+    result = _run(bert, "bert-transformers.Adafactor(scale_parameter=False)[param_groups]", "float64")
+    assert result.verdict == "conforms" and result.matched_rule == "transformers_adafactor[param_scale=none]"
+    golden = _golden("transformers_adafactor__large_decay")
+    whole_step = _reference("transformers_adafactor[param_scale=none]", golden)
+    decay_x_lr = _reference("transformers_adafactor[param_scale=none,decay_scaling=lr]", golden)
+    assert _units(whole_step, decay_x_lr, "float64", "transformers_adafactor") < 0.01
+
+
+def _adafactor_natively(golden, **kwargs):
+    """transformers.optimization.Adafactor(**kwargs) with the golden's eps, eps2, clip threshold, decay rate
+    and weight decay, stepped in float64 on its gradients (its own step size: no lr is set per step); the
+    params trajectory."""
+    import torch
+    from transformers.optimization import Adafactor
+    hp = golden.run_hp
+    params = [torch.tensor(np.asarray(golden.params0[n]), dtype=torch.float64, requires_grad=True)
+              for n in golden.tensors]
+    opt = Adafactor(params, eps=(hp["eps"], hp["eps2"]), clip_threshold=hp["clip_threshold"],
+                    decay_rate=hp["beta2_decay"], weight_decay=hp["weight_decay"], **kwargs)
+    native = {n: [np.asarray(golden.params0[n], dtype=np.float64)] for n in golden.tensors}
+    for grads in golden.grads:
+        for n, p in zip(golden.tensors, params):
+            p.grad = torch.tensor(np.asarray(grads[n]), dtype=torch.float64)
+        opt.step()
+        for n, p in zip(golden.tensors, params):
+            native[n].append(p.detach().numpy().copy())
+    return {n: np.stack(v) for n, v in native.items()}
+
+
+def test_transformers_adafactor_relative_step_is_a_constant_lr_for_ten_thousand_steps(bert):
+    """The defaults (relative_step=True, lr=None) step min(1e-2, 1/sqrt(t)): lr 1e-2 until t = 10^4, the
+    uncapped rule at lr = 1e-2 on every golden; warmup_init=True steps min(1e-6*t, 1/sqrt(t)) = 1e-6*t."""
+    golden = _golden("transformers_adafactor__random_wide")
+    steps = range(1, golden.steps + 1)
+    native = _adafactor_natively(golden)
+    constant = _reference("transformers_adafactor", golden, lr=[1e-2] * golden.steps, eta=[1.0] * golden.steps)
+    assert _units(native, constant, "float64", "transformers_adafactor") <= 1.0
+    capped = _reference("transformers_adafactor[step_size=capped]", golden, lr=[1e-2] * golden.steps,
+                        eta=[1.0] * golden.steps)
+    assert _units(native, capped, "float64", "transformers_adafactor") <= 1.0
+    warm = _adafactor_natively(golden, warmup_init=True)
+    linear = _reference("transformers_adafactor", golden, lr=[1e-6 * t for t in steps], eta=[1.0] * golden.steps)
+    assert _units(warm, linear, "float64", "transformers_adafactor") <= 1.0
+    assert _units(warm, constant, "float64", "transformers_adafactor") > 100
+
+
 # ---------------------------------------------------------------------------------------------- TF
 
 

@@ -46,17 +46,17 @@ def test_radam_puts_eps_on_the_raw_root(run_of):
 MUON = "torch-Muon[default]"
 
 
-def test_muon_is_muon_and_no_other_framework_s():
+def test_muon_is_muon_and_no_other_framework_s(run_of):
     """torch.optim.Muon: EMA buffer, lerp look-ahead, X/max(||X||, eps), sqrt(max(1, rows/cols)), decay x lr
     -- and neither Keras' nor optax's Muon (each > 100 float32 units away on torch's own probes)."""
-    result = _run(MUON, "float32")
+    result = run_of(ADAPTER, MUON, "float32")
     assert result.verdict == "conforms" and result.matched_rule == "muon"
     assert result.decay_kind == "decoupled x lr"
     assert result.candidate_units["keras_muon"] > 100 and result.candidate_units["optax_muon"] > 100
 
 
-def test_muon_match_rms_adamw_is_the_rms_shape_scaling():
-    result = _run("torch-Muon(adjust_lr_fn=match_rms_adamw)[default]", "float32")
+def test_muon_match_rms_adamw_is_the_rms_shape_scaling(run_of):
+    result = run_of(ADAPTER, "torch-Muon(adjust_lr_fn=match_rms_adamw)[default]", "float32")
     assert result.verdict == "conforms" and result.matched_rule == "muon[shape_scaling=rms]"
     assert result.candidate_units["muon"] > 100, "0.2*sqrt(max(r, c)) must be told from sqrt(max(1, r/c))"
 
@@ -112,11 +112,11 @@ def test_muon_refuses_tensors_that_are_not_2d():
 # --- Adafactor (spec/adafactor.md) --------------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", ["forloop", "foreach"])
-def test_adafactor_clamps_and_is_neither_keras_nor_optax(variant):
+def test_adafactor_clamps_and_is_neither_keras_nor_optax(variant, run_of):
     """torch.optim.Adafactor: V = R*C/max(mean(R), eps), u = g/sqrt(max(V, eps^2)) (not g^2 + eps), step
     min(lr, 1/sqrt(t))*max(eps2, RMS(w_{t-1})), decay x lr before the step. Every golden but mixed_shapes
     (an empty tensor: ZeroDivisionError, registered) conforms; the other presets are > 100 units away."""
-    result = _run(f"torch-Adafactor[{variant}]", "float32")
+    result = run_of(ADAPTER, f"torch-Adafactor[{variant}]", "float32")
     assert result.verdict == "xfail" and result.goldens_failed == ["adafactor__mixed_shapes"]
     assert result.matched_rule == "adafactor" and result.semantics["status"] == "identified"
     assert result.candidate_units["keras_adafactor"] > 100 and result.candidate_units["optax_adafactor"] > 100

@@ -691,19 +691,22 @@ def _scale_by_hand(x, c):
     return [[v * c for v in r] for r in x] if isinstance(x[0], list) else [v * c for v in x]
 
 
-def _adafactor_by_hand(clamp, capped, scale_at, unscaled):
+def _adafactor_by_hand(clamp, capped, scale_at, decay):
     # torch _adafactor.py:366-416 / Keras adafactor.py:144-205 / optax factorized.py:163-220 + alias.py:303-326:
     # beta_t = 1 - t^beta2_decay; R, C the EMA of the row / column means of s = g^2 (+ eps when not clamp);
     # V = R_i/mean(R) * C_j (mean clamped at eps, V at eps^2 when clamp); u = g/sqrt(V); u / max(1, RMS(u)/d);
-    # w <- w - rho*max(eps2, RMS(w))*u with rho = min(lr, 1/sqrt(t)) or lr, RMS of the pre- or post-decay w
+    # w <- w - rho*max(eps2, RMS(w))*u with rho = min(lr, 1/sqrt(t)) or lr, RMS of the pre- or post-decay w;
+    # the shrink s = lr*wd ("lr"), wd ("unscaled") or wd*rho*max(eps2, RMS(w_{t-1})) ("whole_step": transformers
+    # optimization.py:948-949 at v4.49.0)
     w = {k: [list(r) for r in v] if k == "m" else list(v) for k, v in A_W0.items()}
     row, col, v = [0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
     out = []
     for t, (g, lr) in enumerate(zip(A_GRADS, A_LR), start=1):
         beta = 1.0 - t ** A_B2D
         pre = {k: max(A_EPS2, _rms_by_hand(x)) for k, x in w.items()}
-        s = WD if unscaled else lr * WD
-        w = {k: _scale_by_hand(x, 1.0 - s) for k, x in w.items()}
+        rho = min(lr, 1.0 / math.sqrt(t)) if capped else lr
+        s = {k: {"lr": lr * WD, "unscaled": WD, "whole_step": WD * rho * pre[k]}[decay] for k in w}
+        w = {k: _scale_by_hand(x, 1.0 - s[k]) for k, x in w.items()}
         post = {k: max(A_EPS2, _rms_by_hand(x)) for k, x in w.items()}
         scale = {"pre": pre, "post": post, "none": {k: 1.0 for k in w}}[scale_at]
         sq = [[x * x + (0.0 if clamp else A_EPS) for x in r] for r in g["m"]]
@@ -722,7 +725,6 @@ def _adafactor_by_hand(clamp, capped, scale_at, unscaled):
         ub = [gx / math.sqrt(vx) for gx, vx in zip(g["b"], vb)]
         um = _scale_by_hand(um, 1.0 / max(1.0, _rms_by_hand(um) / A_D))
         ub = _scale_by_hand(ub, 1.0 / max(1.0, _rms_by_hand(ub) / A_D))
-        rho = min(lr, 1.0 / math.sqrt(t)) if capped else lr
         w = {"m": [[wx - rho * scale["m"] * ux for wx, ux in zip(wr, ur)] for wr, ur in zip(w["m"], um)],
              "b": [wx - rho * scale["b"] * ux for wx, ux in zip(w["b"], ub)]}
         out.append({"m": [list(r) for r in w["m"]], "b": list(w["b"])})
@@ -731,18 +733,24 @@ def _adafactor_by_hand(clamp, capped, scale_at, unscaled):
 
 def exp_adafactor():
     # torch.optim.Adafactor: clamp form, capped step, RMS of the pre-decay w, decay x lr
-    return _adafactor_by_hand(clamp=True, capped=True, scale_at="pre", unscaled=False)
+    return _adafactor_by_hand(clamp=True, capped=True, scale_at="pre", decay="lr")
 
 
 def exp_keras_adafactor():
     # keras.optimizers.Adafactor: g^2 + eps, capped step, RMS of the already decayed w, decay x lr
-    return _adafactor_by_hand(clamp=False, capped=True, scale_at="post", unscaled=False)
+    return _adafactor_by_hand(clamp=False, capped=True, scale_at="post", decay="lr")
 
 
 def exp_optax_adafactor():
     # optax.adafactor (factoring this 2 x 3 matrix: min_dim_size_to_factor = 1): g^2 + eps, step lr (no cap),
     # RMS of the pre-update w, weight_decay_rate unscaled (w*wd added to the update)
-    return _adafactor_by_hand(clamp=False, capped=False, scale_at="pre", unscaled=True)
+    return _adafactor_by_hand(clamp=False, capped=False, scale_at="pre", decay="unscaled")
+
+
+def exp_transformers_adafactor():
+    # transformers.optimization.Adafactor(relative_step=False): g^2 + eps, step lr (no cap), RMS of the pre-update
+    # w, and the decay's alpha the whole step lr*max(eps2, RMS(w_{t-1}))
+    return _adafactor_by_hand(clamp=False, capped=False, scale_at="pre", decay="whole_step")
 
 
 def test_adafactor_hand_case_reaches_the_cap_and_clamps():
@@ -763,7 +771,8 @@ TENSOR_CASES = [
     ("optax_adafactor", "optax_adafactor", dict(A_HP, min_dim_size_to_factor=1), exp_optax_adafactor),
     ("optax_adafactor[param_scale=none]", "optax_adafactor[param_scale=none]",
      {k: v for k, v in dict(A_HP, min_dim_size_to_factor=1).items() if k != "eps2"},
-     lambda: _adafactor_by_hand(clamp=False, capped=False, scale_at="none", unscaled=True)),
+     lambda: _adafactor_by_hand(clamp=False, capped=False, scale_at="none", decay="unscaled")),
+    ("transformers_adafactor", "transformers_adafactor", A_HP, exp_transformers_adafactor),
 ]
 
 
