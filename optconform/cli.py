@@ -1,4 +1,4 @@
-"""optconform command line: rules, golden, run, report, check, fingerprint, bench.
+"""optconform command line: rules, golden, run, report, check, fingerprint, translate, bench.
 
 Exit codes: 0 everything conforms (or is a registered deviation), 1 an unexpected nonconformance or
 a failed check, 2 a usage error (a clear message names what is wrong), 3 fingerprint: no fit.
@@ -6,7 +6,7 @@ a failed check, 2 a usage error (a clear message names what is wrong), 3 fingerp
 Each command is a row of COMMANDS: its help, its options (a table of flag -> argparse keywords, beside
 its handler) and its handler, which takes the parsed arguments and returns the exit code. The handlers
 live by role: cli_spec (rules, golden), cli_results (run, report, diff, baseline), cli_factory (check,
-fingerprint), cli_history (history), cli_bench (bench); cli_common holds what they share.
+fingerprint), cli_translate (translate), cli_history (history), cli_bench (bench); cli_common holds what they share.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from optconform import cli_bench, cli_factory, cli_history, cli_map, cli_results, cli_spec
+from optconform import cli_bench, cli_factory, cli_history, cli_map, cli_results, cli_spec, cli_translate
 from optconform.cli_common import NO_FIT, USAGE_ERROR, UsageError
 from optconform.cli_history import HISTORY_OPTIONS
 
@@ -73,6 +73,9 @@ COMMANDS: dict[str, Command] = {
                        "environment, run the matrix on CPU in float64 and float32, and write "
                        "<out>/<framework>.md (cases x releases, what changed) and .json; exit 1 if a release "
                        "did not run", HISTORY_OPTIONS, cli_history.cmd_history),
+    "translate": Command("the configuration of another framework that computes what a source call computes: "
+                         "exact, or the nearest with the divergence it causes on the probes",
+                         cli_translate.TRANSLATE_OPTIONS, cli_translate.cmd_translate),
     "bench": Command("time native optimizer steps against the same-run memory roofline", cli_bench.BENCH_OPTIONS,
                      cli_bench.cmd_bench),
 }
@@ -87,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "across frameworks, against a float64 reference.",
                                      epilog=f"{EXIT_CODES}\n\n{SYNTAX}", formatter_class=_formatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                help="rules | golden | run | check | fingerprint | report | bench "
+                                help="rules | golden | run | check | fingerprint | report | translate | bench "
                                      "(optconform COMMAND --help)")
     for name, command in COMMANDS.items():
         _add_command(sub, name, command)

@@ -233,6 +233,18 @@ ROWS = [
     Row("bench-threads-too-many", ("bench", "--threads", "100000"), 2, "--threads 100000: must be between 1 and"),
     Row("bench-framework-twice", ("bench", "--framework", "torch,torch"), 2, "'torch' is given more than once"),
     Row("bench-rule-twice", ("bench", "--rule", "adamw,adamw"), 2, "--rule: 'adamw' is given more than once"),
+    # translate: the source call is parsed, never evaluated; unknown names are usage errors
+    Row("translate-eval-callee", ("translate", "--from", "__import__('os').system('true')"), 2,
+        "the callee must be a dotted name"),
+    Row("translate-eval-value", ("translate", "--from", "torch.optim.AdamW(lr=__import__('os'))"), 2,
+        "keyword 'lr': only numbers, strings"),
+    Row("translate-positional", ("translate", "--from", "torch.optim.AdamW(1e-3)"), 2, "positional arguments"),
+    Row("translate-unknown-optimizer", ("translate", "--from", "torch.optim.Foo()"), 2, "unknown optimizer"),
+    Row("translate-unknown-keyword", ("translate", "--from", "torch.optim.AdamW(wd=0.1)"), 2,
+        "unknown keyword 'wd'"),
+    Row("translate-unknown-target", ("translate", "--from", "torch.optim.AdamW()", "--to", "tf"), 2,
+        "unknown target 'tf'"),
+    Row("translate-keyword-twice", ("translate", "--from", "torch.optim.AdamW(lr=1, lr=2)"), 2, "given twice"),
     # help documents exit codes, --hp syntax and derived rules
     Row("help-exit-codes", ("--help",), 0, "2  a usage error, reported on one line before any work"),
     Row("help-hp-syntax", ("check", "--help"), 0, "--hp NAME=VALUE, repeatable, one name per flag; VALUE is JSON"),
