@@ -1,12 +1,13 @@
-"""optconform command line: rules, golden, run, report, check, fingerprint, translate, bench.
+"""optconform command line: rules, golden, run, report, decay-map, check, fingerprint, translate, history, bench.
 
 Exit codes: 0 everything conforms (or is a registered deviation), 1 an unexpected nonconformance or
 a failed check, 2 a usage error (a clear message names what is wrong), 3 fingerprint: no fit.
 
 Each command is a row of COMMANDS: its help, its options (a table of flag -> argparse keywords, beside
 its handler) and its handler, which takes the parsed arguments and returns the exit code. The handlers
-live by role: cli_spec (rules, golden), cli_results (run, report, diff, baseline), cli_factory (check,
-fingerprint), cli_translate (translate), cli_history (history), cli_bench (bench); cli_common holds what they share.
+live by role: cli_spec (rules, golden), cli_results (run, report, diff, baseline), cli_map (decay-map),
+cli_factory (check, fingerprint), cli_translate (translate), cli_history (history), cli_bench (bench);
+cli_common holds what they share.
 """
 from __future__ import annotations
 
