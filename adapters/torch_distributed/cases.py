@@ -29,12 +29,19 @@ FRAMEWORK = "torch-distributed"
 WRAPPERS = {"ZeRO": "torch.distributed.optim.ZeroRedundancyOptimizer",
             "FSDP2": "torch.distributed.fsdp.fully_shard",
             "DDP": "torch.nn.parallel.DistributedDataParallel"}
-WORLD_SIZES = (2, 3)
-#: optimizer -> (spec rule, fixed keywords)
-OPTIMIZERS = {"AdamW": ("adamw", {}), "Adam(weight_decay)": ("adam_l2", {})}
-#: wrapper -> the implementations it runs (ZeRO's local optimizer is a plain torch.optim one: its
-#: fused kernel is the single-process one; FSDP2's are the DTensor paths)
-IMPLEMENTATIONS = {"ZeRO": ("forloop", "foreach"), "FSDP2": ("foreach", "fused"), "DDP": ("foreach",)}
+#: (wrapper, optimizer, implementation) -> world sizes: 2 and 3 processes wherever the layout differs
+#: (uneven shards: 3 splits every even-sized tensor of the corpus unevenly, 2 every odd-sized one);
+#: ZeRO's local optimizer is a plain torch.optim one over whole tensors, FSDP2's runs on DTensor shards
+#: (fused included), DDP's is replicated (its all-reduce average at W = 3 is the one that divides by 3).
+MATRIX = {
+    ("ZeRO", "AdamW", "forloop"): (2, 3), ("ZeRO", "AdamW", "foreach"): (2, 3),
+    ("ZeRO", "Adam(weight_decay)", "foreach"): (2, 3),
+    ("FSDP2", "AdamW", "foreach"): (2, 3), ("FSDP2", "AdamW", "fused"): (2, 3),
+    ("FSDP2", "Adam(weight_decay)", "foreach"): (2, 3), ("FSDP2", "Adam(weight_decay)", "fused"): (2, 3),
+    ("DDP", "AdamW", "foreach"): (2, 3), ("DDP", "Adam(weight_decay)", "foreach"): (2,),
+}
+#: optimizer -> spec rule
+OPTIMIZERS = {"AdamW": "adamw", "Adam(weight_decay)": "adam_l2"}
 VARIANTS = {"forloop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 
@@ -63,17 +70,13 @@ class DistributedCase(Case):
 
 
 def _case(wrapper: str, label: str, implementation: str, world_size: int) -> DistributedCase:
-    rule, fixed = OPTIMIZERS[label]
     return DistributedCase(
-        framework=FRAMEWORK, name=f"{wrapper}({label},world={world_size})", native=WRAPPERS[wrapper], rule=rule,
-        variant=implementation, kwargs={**fixed, **VARIANTS[implementation]}, hp_map=_HP,
+        framework=FRAMEWORK, name=f"{wrapper}({label},world={world_size})", native=WRAPPERS[wrapper], rule=OPTIMIZERS[label],
+        variant=implementation, kwargs=dict(VARIANTS[implementation]), hp_map=_HP,
         dtypes=("float64",), devices=("cpu",), wrapper=wrapper, optimizer=label.split("(")[0],
         world_size=world_size)
 
 
 def cases() -> list[DistributedCase]:
     return [_case(wrapper, label, implementation, world_size)
-            for wrapper, implementations in IMPLEMENTATIONS.items()
-            for label in OPTIMIZERS
-            for implementation in implementations
-            for world_size in WORLD_SIZES]
+            for (wrapper, label, implementation), world_sizes in MATRIX.items() for world_size in world_sizes]
