@@ -82,6 +82,12 @@ class TorchDistributedAdapter(Adapter):
         from optconform import natives
         return natives.unsupported(f"torch.optim.{case.optimizer}", list(case.kwargs))
 
+    def locate(self, case, inp: RunInput, golden: str, dtype: str, tensor: str, index) -> str:
+        """'rank r (shard rows [a, b)), ...; repro: python -m ...repro CASE GOLDEN DTYPE' for an element."""
+        layout = self.layouts.get((case.id, dtype, digest(inp)), {})
+        return (f"held by {locate(layout, tensor, index)}; repro: python -m optconform.adapters.torch_distributed.repro "
+                f"'{case.id}' {golden} {dtype}")
+
     def trajectory(self, case: DistributedCase, inp: RunInput, device: str, dtype: str) -> NativeRun:
         key = (case.id, dtype, digest(inp))
         if key not in self._results and key not in self._errors:
