@@ -55,8 +55,10 @@ def launch(job_dir: Path, world_size: int, timeout_s: float) -> None:
         for rank in range(world_size):
             log = open(job_dir / f"rank{rank}.log", "w", encoding="utf-8")
             with log:
-                procs.append(subprocess.Popen([sys.executable, "-m", WORKER, str(job_dir)], env=_env(rank, world_size, port),
-                                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+                # -P and cwd=job_dir: the installed package, never a source checkout in the caller's cwd
+                procs.append(subprocess.Popen([sys.executable, "-P", "-m", WORKER, str(job_dir)], cwd=job_dir,
+                                              env=_env(rank, world_size, port), stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
         while any(p.poll() is None for p in procs):
             failed = [r for r, p in enumerate(procs) if p.poll() not in (None, 0)]
             if failed:
