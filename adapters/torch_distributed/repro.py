@@ -45,10 +45,7 @@ def main(rank, world, port):
     if SPEC["wrapper"] == "ZeRO":
         from torch.distributed.optim import ZeroRedundancyOptimizer
         params = [torch.tensor(p, dtype=dtype, requires_grad=True) for p in PARAMS0]
-        gs = groups(params)
-        opt = ZeroRedundancyOptimizer(gs[0]["params"], optimizer_class=cls, lr=SPEC["lr"][0], **kwargs)
-        for g in gs[1:]:
-            opt.add_param_group(g)
+        opt = ZeroRedundancyOptimizer(groups(params), optimizer_class=cls, lr=SPEC["lr"][0], **kwargs)
         def feed(grads):
             for p, g in zip(params, grads):
                 p.grad = torch.tensor(g, dtype=dtype)

@@ -59,7 +59,7 @@ class Sharded:
     def __init__(self, names, params0, dtype, optimizer: str, kwargs, lr0: float, exclude):
         self.names, self.shapes = list(names), [np.shape(p) for p in params0]
         self.dtype, self.rank, self.world = dtype, dist.get_rank(), dist.get_world_size()
-        self.cls, self.kwargs, self.lr0, self.exclude = OPTIMIZER_CLASSES[optimizer], kwargs, lr0, exclude
+        self.cls = OPTIMIZER_CLASSES[optimizer]
 
     def tensor(self, array) -> torch.Tensor:
         return torch.tensor(np.asarray(array), dtype=self.dtype)
@@ -96,10 +96,8 @@ class ZeRO(Sharded):
         super().__init__(names, params0, dtype, optimizer, kwargs, lr0, exclude)
         from torch.distributed.optim import ZeroRedundancyOptimizer
         self.params = [self.tensor(p).requires_grad_(True) for p in params0]
-        groups = param_groups(self.names, self.params, exclude)
-        self.optimizer = ZeroRedundancyOptimizer(groups[0]["params"], optimizer_class=self.cls, lr=lr0, **kwargs)
-        for group in groups[1:]:
-            self.optimizer.add_param_group(group)
+        self.optimizer = ZeroRedundancyOptimizer(param_groups(self.names, self.params, exclude),
+                                                 optimizer_class=self.cls, lr=lr0, **kwargs)
         owner = self.optimizer._param_to_rank            # private: the partition ZeRO computed
         self.layout = {n: [(owner[p], 0, p.shape[0] if p.dim() else 1)] for n, p in zip(self.names, self.params)}
         self.owned = {i: p for i, p in enumerate(self.params) if owner[p] == self.rank}
