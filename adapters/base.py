@@ -241,6 +241,11 @@ class Adapter:
         from optconform import natives
         return natives.unsupported(case.native, list(case.kwargs))
 
+    def locate(self, case: Case, inp: RunInput, golden: str, dtype: str, tensor: str, index) -> str:
+        """Where a diverging element lives natively, for the failure message ('' = nothing to add; the
+        distributed adapter names the rank and shard, and its repro command)."""
+        return ""
+
     def context(self, device: str, dtype: str) -> ContextManager[Any]:
         """The framework context a run executes in (x64 mode, device scope, shape semantics)."""
         return contextlib.nullcontext()

@@ -129,7 +129,33 @@ def _probes() -> list[Scenario]:
                        for gv in g_varied[:4]),
                  _const(0.1, 4), {"weight_decay": 0.1}),
     ]
-    return out + _wild_probes(w, g_varied) + _schedule_free_probes(w, g_varied)
+    return out + _wild_probes(w, g_varied) + _schedule_free_probes(w, g_varied) + [_sharded_probe()]
+
+
+def _adam_torch_decay(k) -> bool:
+    """torch's AdamW and Adam(weight_decay) (the rules the torch-distributed cases claim)."""
+    return (k["decay"] in ("decoupled", "coupled") and k.get("decay_scaling") == "lr" and k.get("decay_order") == "before"
+            and k.get("eps_placement") == "outside" and k.get("bias_correction") == "on" and k.get("amsgrad") == "off" and k.get("trust_ratio") == "off")
+
+
+def _sharded_probe() -> Scenario:
+    """Sharding: tensors of 5 and 7 rows (uneven shards on 2 and 3 ranks, padded chunks) and the bias
+    excluded from decay (a param group that must survive sharding). Its global-norm clip threshold 8 is
+    above every step's norm (6.5 at most): the clip never scales, so the probe holds for torch's
+    clip_grad_norm_ (which divides by norm + 1e-6), and only cases that take a global clip run it (the
+    torch-distributed ones: the clip across shards is tests/conformance/test_torch_distributed.py)."""
+    kernel = f32([[((3 * i + j) % 7 - 3) / 8 for j in range(3)] for i in range(5)])
+    params = {"dense/kernel": f32(1.0 + kernel), "dense/bias": f32([0.5, -0.25, 0.125, -0.5, 0.25]),
+              "scale": f32([(k % 5 - 2) / 4 + 1.0 for k in range(7)])}
+    base = {"dense/kernel": kernel, "dense/bias": f32([0.25, -0.5, 0.75, -0.125, 0.5]),
+            "scale": f32([(k % 4 - 1.5) / 4 for k in range(7)])}
+    factors = (4.0, 0.5, 3.0, 0.25, 2.0, 0.125)
+    grads = tuple({n: f32(v * f) for n, v in base.items()} for f in factors)
+    return Scenario("sharded_exclusion", "probe", "sharding: 5- and 7-row tensors (uneven shards), a bias "
+                    "excluded from decay (a global-norm clip that never scales)",
+                    params, grads, _const(0.1, 6),
+                    {"weight_decay": 0.1, "weight_decay_exclude": ["bias"], "clip_global_norm": 8.0},
+                    applies=_adam_torch_decay, families=("adam",))
 
 
 def _trust(k) -> bool:

@@ -26,13 +26,15 @@ FACTORY_ALIASES: Mapping[str, Mapping[str, tuple[Arg, ...]]] = {
 
 def factory_hp_map(factory: Callable, style: str, rule_hp) -> dict[str, Arg]:
     """Canonical hyper-parameter -> the factory argument that receives it: its own name when the factory
-    takes it, else a FACTORY_ALIASES name it takes (every hyper-parameter of the rule if it takes
-    **kwargs)."""
+    takes it, else a FACTORY_ALIASES name it takes. A factory taking **kwargs receives every
+    hyper-parameter of the rule but the gradient-processing and exclusion options (clip_*, rescale_grad,
+    weight_decay_exclude, weight_decay_mask: NEUTRAL_HP), which it must name to receive: **kwargs cannot
+    say that it implements them, so the goldens that set them are not its."""
     params = list(inspect.signature(factory).parameters.values())
     if style == "params" and params:
         params = params[1:]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return {k: Arg(k) for k in rule_hp}
+        return {k: Arg(k) for k in rule_hp if k not in NEUTRAL_HP or k == "eta"}
     names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     out = {k: Arg(k) for k in rule_hp if k in names}
     for canonical, aliases in FACTORY_ALIASES.get(style, {}).items():

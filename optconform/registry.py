@@ -10,6 +10,7 @@ from optconform.adapters.base import Adapter
 
 BUILTIN = {
     "torch": "optconform.adapters.torch:ADAPTER",
+    "torch-distributed": "optconform.adapters.torch_distributed:ADAPTER",
     "tensorflow": "optconform.adapters.keras:TF_ADAPTER",
     "keras-jax": "optconform.adapters.keras:JAX_ADAPTER",
     "bert": "optconform.adapters.bert:ADAPTER",

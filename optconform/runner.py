@@ -123,6 +123,7 @@ class _Ran:
     worst: compare.Divergence | None = None
     first: compare.Divergence | None = None
     failed: list[str] = field(default_factory=list)
+    where: str = ""
 
 
 def _run_goldens(result: CaseResult, adapter: Adapter, case: Case, selected: list[Golden]) -> _Ran | None:
@@ -134,7 +135,8 @@ def _run_goldens(result: CaseResult, adapter: Adapter, case: Case, selected: lis
     ran = _Ran()
     try:
         for golden in selected:
-            native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), result.device, dtype).params
+            inp = plan.run_input(case, golden, adapter.supports_eta)
+            native = adapter.run(case, inp, result.device, dtype).params
             expect = compare.expected(case.rule, golden, precision)
             cond = compare.conditioning(case.rule, golden, precision)
             div = compare.compare(native, expect, golden, dtype, knobs, cond)
@@ -143,6 +145,7 @@ def _run_goldens(result: CaseResult, adapter: Adapter, case: Case, selected: lis
                 ran.failed.append(golden.name)
                 if ran.first is None:
                     ran.first = compare.first_divergence(native, expect, golden, dtype, knobs, cond)
+                    ran.where = adapter.locate(case, inp, golden.name, dtype, ran.first.tensor, ran.first.index)
             if (ran.worst is None or div.units > ran.worst.units) and np.size(expect[div.tensor]):
                 ran.worst = div
                 result.trace = _trace(native, expect, golden, dtype, knobs, div, cond)
@@ -164,7 +167,7 @@ def _record(result: CaseResult, ran: _Ran, case: Case, selected: list[Golden]) -
     result.worst_units, result.worst_ulps = worst.units, worst.ulps
     result.worst_at = {"golden": worst.golden, "step": worst.step, "tensor": worst.tensor,
                        "index": list(worst.index), "native": _num(worst.native), "expected": _num(worst.expected)}
-    result.first_divergence = f"{first.golden}: {first.describe()}" if first else ""
+    result.first_divergence = f"{first.golden}: {first.describe()}" + (f" ({ran.where})" if ran.where else "") if first else ""
     _semantics(result, ran.runs, case, result.dtype)
 
 

@@ -14,6 +14,8 @@ from optconform.reference import get_rule, rules, trajectory
 
 ADAM_HP = {"lr": "lr", "beta1": Arg("betas", 0), "beta2": Arg("betas", 1), "eps": "eps"}
 ADAMW_HP = {**ADAM_HP, "weight_decay": "weight_decay"}
+#: ADAMW_HP plus the exclusion list and global clip of the sharded_exclusion probe
+ADAMW_FULL = {**ADAMW_HP, "weight_decay_exclude": "exclude", "clip_global_norm": "max_norm"}
 SGD_MOM = {"lr": "lr", "momentum": "momentum", "dampening": "dampening", "weight_decay": "weight_decay"}
 
 
@@ -45,8 +47,11 @@ def test_rule_must_match():
 
 
 def test_fully_mapped_case_runs_every_golden_of_its_rule():
-    assert names(plan.goldens_for(case("adamw", ADAMW_HP))) == names(goldens("adamw"))
+    assert names(plan.goldens_for(case("adamw", ADAMW_FULL))) == names(goldens("adamw"))
     assert names(plan.goldens_for(case("adam", ADAM_HP))) == names(goldens("adam"))
+    # without the exclusion list and global clip, every golden but the sharded_exclusion probe
+    assert names(plan.goldens_for(case("adamw", ADAMW_HP))) == [n for n in names(goldens("adamw"))
+                                                                 if n != "adamw__sharded_exclusion"]
 
 
 def test_unmapped_non_neutral_hp_excludes_goldens():
@@ -55,8 +60,8 @@ def test_unmapped_non_neutral_hp_excludes_goldens():
     # a golden with clip_value set needs clip_value mapped; unset (None) is neutral
     l2 = case("adam_l2", ADAMW_HP)
     assert "adam_l2__clip_with_decay" not in names(plan.goldens_for(l2))
-    assert len(plan.goldens_for(l2)) == len(goldens("adam_l2")) - 1
-    l2_clip = case("adam_l2", {**ADAMW_HP, "clip_value": "clip"})
+    assert len(plan.goldens_for(l2)) == len(goldens("adam_l2")) - 2    # and sharded_exclusion (no clip mapped)
+    l2_clip = case("adam_l2", {**ADAMW_FULL, "clip_value": "clip"})
     assert names(plan.goldens_for(l2_clip)) == names(goldens("adam_l2"))
     # rescale_grad != 1 needs mapping too
     mx = case("mxnet_adam", {**ADAMW_HP, "clip_value": "clip_gradient"})
@@ -157,10 +162,10 @@ def test_run_input_hp_drops_unmapped_neutral_values():
 def test_derived_rule_claim_runs_the_preset_goldens():
     assert plan.base_rule("adamw[decay_scaling=unscaled]") == "adamw"
     assert plan.base_rule("adamw") == "adamw"
-    c = case("adamw[decay_scaling=unscaled]", ADAMW_HP)
+    c = case("adamw[decay_scaling=unscaled]", ADAMW_FULL)
     assert plan.runnable(c, golden("adamw__first_steps"))
     assert names(plan.goldens_for(c)) == names(goldens("adamw"))
-    c = case("adamw[decay_scaling=schedule]", ADAMW_HP)
+    c = case("adamw[decay_scaling=schedule]", ADAMW_FULL)
     assert not plan.runnable(c, golden("adamw__eta_schedule"))          # decay x eta: eta does not fold
     assert names(plan.goldens_for(c)) == [n for n in names(goldens("adamw")) if n != "adamw__eta_schedule"]
     assert plan.runnable(c, golden("adamw__eta_schedule"), supports_eta=True)
