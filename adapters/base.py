@@ -189,6 +189,9 @@ class Adapter:
     factory_style: str = ""
     #: The scalar precision of a user's factory (the framework's, whatever the optimizer).
     factory_precision: ScalarPrecision | None = None
+    #: Whether `optconform run --workers` may spread this adapter's rows over worker processes (False: the
+    #: adapter starts processes of its own and batches its rows, torch-distributed).
+    rows_in_workers: bool = True
 
     def __init__(self) -> None:
         self._module = None

@@ -11,6 +11,9 @@ from optconform.cli_common import (UsageError, check_outputs, read_results, requ
                                    require_matplotlib, split_list, unique, verify_corpus)
 from optconform.golden.fsio import atomic_write
 
+#: the default --workers on CPU: at most this many processes (each imports its framework)
+MAX_DEFAULT_WORKERS = 4
+
 RUN_OPTIONS: dict[str, dict] = {
     "--framework": {"help": "comma-separated adapters, each at most once (default: all; missing ones are listed)"},
     "--device": {"default": "cpu", "help": "cpu, cuda or all (default cpu); cuda without a visible GPU is a "
@@ -23,6 +26,8 @@ RUN_OPTIONS: dict[str, dict] = {
     "--quiet": {"action": "store_true", "help": "no progress bar"},
     "--wide": {"action": "store_true", "help": "one long line per row, with the fingerprint column (default: at "
                "most 100 columns)"},
+    "--workers": {"help": "processes computing each framework's rows (default: the CPU count, at most "
+                  f"{MAX_DEFAULT_WORKERS}, on --device cpu; 1 on a GPU, which one process holds); 1 runs in this process"},
 }
 
 REPORT_OPTIONS: dict[str, dict] = {
@@ -65,6 +70,7 @@ def cmd_run(args) -> int:
         require_matplotlib("--html")
     check_outputs(args, "json", "html")
     verify_corpus()
+    workers = _workers(args.workers, args.device)
     frameworks = requested or registry.adapter_names()
     if args.device == "cuda":
         _check_cuda(frameworks, set(requested or []) | required)
@@ -72,7 +78,7 @@ def cmd_run(args) -> int:
     rows, environments = [], []
     for name in frameworks:
         res = _run_isolated(name, RUN_DEVICES[args.device], dtypes, args.k,
-                            terminal.progress(sys.stderr.isatty() and not args.quiet))
+                            terminal.progress(sys.stderr.isatty() and not args.quiet), workers)
         if res and res[0].verdict == "unavailable" and not (requested or name in required):
             res[0].verdict = "not-installed"
         if res and res[0].verdict not in NOT_RUN and res[0].case != f"{name}-*":
@@ -90,6 +96,15 @@ def _dtypes(value: str | None) -> list[str] | None:
         if d not in DTYPES:
             raise UsageError(f"unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
     return dtypes
+
+
+def _workers(value: str | None, device: str) -> int:
+    """--workers: a positive integer; by default the CPU count (at most MAX_DEFAULT_WORKERS) on cpu, else 1."""
+    if value is None:
+        return min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS) if device == "cpu" else 1
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"--workers {value!r}: give a whole number of processes, at least 1")
+    return int(value)
 
 
 def _environment(name: str, res: list) -> dict:
@@ -128,12 +143,12 @@ def _check_cuda(frameworks: list[str], named: set[str]) -> None:
                          + (f" ({', '.join(seen)}: cpu only)" if seen else ""))
 
 
-def _run_isolated(name: str, devices, dtypes, pattern, progress) -> list:
+def _run_isolated(name: str, devices, dtypes, pattern, progress, workers: int = 1) -> list:
     """runner.run_adapter for one framework; a broken adapter (entry point that fails to import,
     cases() raising, even SystemExit) becomes one error row and the other frameworks still run."""
     from optconform import registry, runner
     try:
-        return runner.run_adapter(registry.load_adapter(name), devices, dtypes, pattern, progress)
+        return runner.run_adapter(registry.load_adapter(name), devices, dtypes, pattern, progress, workers)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise

@@ -72,11 +72,25 @@ class CaseResult:
         data["candidate_units"] = {k: _num(v) for k, v in data["candidate_units"].items()}
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CaseResult":
+        """The row `to_json` wrote (a worker process's row: optconform.workers); to_json(from_json(d)) == d."""
+        row = dict(data)
+        for key in ("matched_units", "worst_units", "worst_ulps"):
+            row[key] = _float(row[key])
+        row["candidate_units"] = {k: _float(v) for k, v in row["candidate_units"].items()}
+        return cls(**row)
+
 
 def _num(v):
     if isinstance(v, float) and not np.isfinite(v):
         return None if np.isnan(v) else ("inf" if v > 0 else "-inf")
     return v
+
+
+def _float(v):
+    """The inverse of _num: None -> nan, "inf" / "-inf" -> +-inf."""
+    return float("nan") if v is None else float(v) if isinstance(v, str) else v
 
 
 def _trace(native, expect, golden: Golden, dtype: str, knobs, worst: compare.Divergence, cond=None) -> dict[str, Any]:
@@ -244,9 +258,12 @@ def select_cases(cases: list[Case], pattern: str | None) -> list[Case]:
 
 
 def run_adapter(adapter: Adapter, devices: Iterable[str] | None = None, dtypes: Iterable[str] | None = None,
-                pattern: str | None = None, progress: Callable[[int, int, str], None] | None = None
-                ) -> list[CaseResult]:
-    """Every selected case of one adapter on every requested device and dtype it supports."""
+                pattern: str | None = None, progress: Callable[[int, int, str], None] | None = None,
+                workers: int = 1) -> list[CaseResult]:
+    """Every selected case of one adapter on every requested device and dtype it supports; with
+    `workers` > 1 the rows are computed by that many processes (optconform.workers; the adapter must
+    be the registry's adapter of its name), in the same order, unless the adapter runs its rows in
+    processes of its own (`Adapter.rows_in_workers` False)."""
     try:
         adapter.load()
         version = adapter.version()
@@ -264,6 +281,11 @@ def run_adapter(adapter: Adapter, devices: Iterable[str] | None = None, dtypes: 
             for dtype in case.dtypes:
                 if dtypes is None or dtype in dtypes:
                     jobs.append((case, device, dtype))
+    if workers > 1 and len(jobs) > 1 and adapter.rows_in_workers:
+        from optconform import workers as pool
+        rows = pool.run_jobs(adapter.name, [(case.id, device, dtype) for case, device, dtype in jobs], workers,
+                             progress)
+        return [CaseResult.from_json(row) for row in rows]
     results = []
     for i, (case, device, dtype) in enumerate(jobs):
         if progress:

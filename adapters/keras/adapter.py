@@ -35,7 +35,10 @@ def import_keras(backend: str):
     os.environ["KERAS_BACKEND"] = backend
     if backend == "jax":
         import jax
+
+        from optconform.adapters import jax_cache
         jax.config.update("jax_enable_x64", True)             # else float64 variables are float32
+        jax_cache.enable(jax)
     import keras
     if keras.backend.backend() != backend:
         raise AdapterUnavailable(f"keras imported with backend {keras.backend.backend()!r}, wanted {backend!r}")

@@ -195,6 +195,9 @@ class OptaxAdapter(Adapter):
         import jax
         import optax
 
+        from optconform.adapters import jax_cache
+        jax_cache.enable(jax)
+
         def listen(event: str, duration: float, **_kw) -> None:
             if event in COMPILE_EVENTS:
                 self.compile_seconds += duration

@@ -56,6 +56,7 @@ def locate(layout: Mapping[str, Any], tensor: str, index) -> str:
 
 class TorchDistributedAdapter(Adapter):
     name = _cases.FRAMEWORK
+    rows_in_workers = False        # one launch per world size runs every row: worker processes would repeat it
 
     def __init__(self) -> None:
         super().__init__()

@@ -5,6 +5,10 @@ One test per adapter x case x golden scenario x device x dtype, with readable id
 expected value, the error in tolerance units, and the spec rule the native run matches instead.
 Registered known deviations are xfail(strict=True): an upstream fix shows up as XPASS (a failure).
 
+The trajectories are computed once per lane: with OPTCONFORM_LANE_RESULTS naming the results JSON the
+lane's `optconform run` wrote, the tests assert on its rows (a missing, foreign or stale file fails
+them); without it each (case, device, dtype) row is computed here, once (optconform.lane_rows).
+
 Which frameworks: OPTCONFORM_FRAMEWORKS (comma-separated; default: every registered adapter).
 A framework listed in OPTCONFORM_REQUIRE that does not import makes `test_framework_imports` fail;
 one that is merely not installed (and not required) is reported as skipped, never as passed.
@@ -16,9 +20,8 @@ import fnmatch
 
 import pytest
 
-from optconform import baseline, carry, compare, deviations, plan, registry, runner
+from optconform import baseline, carry, deviations, lane_rows, plan, registry
 from optconform.adapters.base import AdapterUnavailable
-from optconform.reference import get_rule
 from optconform.testing import required_frameworks, selected_frameworks
 
 pytestmark = pytest.mark.framework()
@@ -85,26 +88,30 @@ def _params():
     return params
 
 
-def _diagnosis(case, golden, native, dtype) -> str:
-    best, units, _ = compare.match([(golden, native)], case.rule, dtype, case.precision)
-    if best != case.rule and units <= 1.0:
-        return f"the native run matches rule {best!r} ({compare.decay_kind(best)}), not {case.rule!r} ({compare.decay_kind(case.rule)})"
-    return f"no preset of the {get_rule(case.rule).family!r} family matches; nearest {best!r} at {units:.3g} tolerance units"
+def _diagnosis(row) -> str:
+    """What the case matches instead, across its goldens (the row's semantics axis)."""
+    best, claimed = row["matched_rule"], row["claimed_rule"]
+    units = row["matched_units"]
+    if best != claimed and isinstance(units, (int, float)) and units <= 1.0:
+        return f"the native run matches rule {best!r} ({row['decay_kind']}), not {claimed!r}"
+    return f"no preset matches; nearest {best!r} at {units} tolerance units"
+
+
+def _row(adapter, case, device, dtype) -> dict:
+    """The (case, device, dtype) row: the lane's run or computed here; an error row fails every golden."""
+    row = lane_rows.lane_rows().row(adapter, case, device, dtype)
+    assert row["verdict"] not in ("error", "n/a", "no-goldens"), f"{case.id} ({device}, {dtype}): {row['verdict']} {row['error']}"
+    return row
 
 
 @pytest.mark.parametrize("adapter,case,golden,device,dtype", _params())
 def test_conforms(adapter, case, golden, device, dtype):
-    native = adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
-    precision = case.precision.resolved(dtype) if case.precision is not None else None
-    expect = compare.expected(case.rule, golden, precision)
-    cond = compare.conditioning(case.rule, golden, precision)
-    knobs = get_rule(case.rule).knobs
-    worst = compare.compare(native, expect, golden, dtype, knobs, cond)
-    if worst.units > 1.0:
-        first = compare.first_divergence(native, expect, golden, dtype, knobs, cond)
+    row = _row(adapter, case, device, dtype)
+    if golden.name in row["goldens_failed"]:
+        first, worst = row["first_divergence"], row["worst_at"]
         pytest.fail(f"{case.id} on {golden.name} ({device}, {dtype}) does not conform to {case.rule!r}:\n"
-                    f"  first divergence: {first.describe()}\n  worst: {worst.describe()}\n"
-                    f"  {_diagnosis(case, golden, native, dtype)}", pytrace=False)
+                    f"  first divergence: {first if first.startswith(golden.name + ':') else '(on ' + first + ')'}\n"
+                    f"  worst of the case: {worst}\n  {_diagnosis(row)}", pytrace=False)
 
 
 def _case_params():
@@ -126,16 +133,16 @@ def test_matches_claimed_rule(adapter, case, dtype):
     decay, eps placement, ... are named, not just pass/fail). A registered *precision* deviation still
     names its rule (semantics first: the maths is the claimed one, only the rounding is off); a registered
     bug or by-design deviation implements something else, and its row names what it matched instead."""
-    result = runner.run_case(adapter, case, "cpu", dtype, adapter.version())
-    assert result.verdict in ("conforms", "xfail"), f"{case.id}: {result.verdict} {result.error} {result.first_divergence}"
-    if result.verdict == "conforms":
-        assert result.matched_rule == case.rule, (
-            f"{case.id} claims {case.rule!r} but matches {result.matched_rule!r}: {result.candidate_units}")
-    elif result.deviation.get("kind") == "precision":
-        assert result.semantics["rule"] == case.rule and result.semantics["status"] != "unknown", (
-            f"{case.id}: a precision deviation must still name its rule {case.rule!r}: {result.semantics}")
+    result = _row(adapter, case, "cpu", dtype)
+    assert result["verdict"] in ("conforms", "xfail"), f"{case.id}: {result['verdict']} {result['error']} {result['first_divergence']}"
+    if result["verdict"] == "conforms":
+        assert result["matched_rule"] == case.rule, (
+            f"{case.id} claims {case.rule!r} but matches {result['matched_rule']!r}: {result['candidate_units']}")
+    elif result["deviation"].get("kind") == "precision":
+        assert result["semantics"]["rule"] == case.rule and result["semantics"]["status"] != "unknown", (
+            f"{case.id}: a precision deviation must still name its rule {case.rule!r}: {result['semantics']}")
     else:
-        assert result.semantics["status"] and result.matched_rule, f"{case.id}: the xfail row names no rule"
+        assert result["semantics"]["status"] and result["matched_rule"], f"{case.id}: the xfail row names no rule"
 
 
 def _registered_frameworks():
@@ -160,3 +167,18 @@ def test_every_registry_cover_matches_a_run(name, adapter):
             assert any(cover.matches(*run) for run in runs), (
                 f"registry entry {dev.id!r}: cover case={cover.case!r} dtype={cover.dtype!r} golden={cover.golden} "
                 f"matches no run of {name} {version}: remove it or fix the pattern")
+
+
+@pytest.mark.parametrize("name,adapter", _registered_frameworks(), ids=[n for n, _ in _registered_frameworks()])
+def test_lane_results_hold_the_whole_matrix(name, adapter):
+    """OPTCONFORM_LANE_RESULTS holds exactly this framework's matrix on each device its run covered:
+    no row missing (a -k or --dtype run), none the adapter no longer declares (stale cases)."""
+    rows = lane_rows.lane_rows()
+    if rows.path is None:
+        pytest.skip(f"no {lane_rows.ENV}: the rows are computed here, by the tests above")
+    devices = rows.devices(name)
+    matrix = {(case.id, device, dtype) for case in adapter.cases() for device in adapter.devices()
+              if device in case.devices and device in devices for dtype in case.dtypes}
+    held = rows.keys(name)
+    assert held == matrix, (f"{lane_rows.ENV}={rows.path}: rows missing {sorted(matrix - held)[:5]}, "
+                            f"rows of no case {sorted(held - matrix)[:5]}")

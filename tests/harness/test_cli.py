@@ -52,6 +52,13 @@ def test_unknown_dtype(capsys, monkeypatch):
     assert "unknown dtype 'float8'" in err and "bfloat16" in err
 
 
+@pytest.mark.parametrize("workers", ["0", "-1", "two", "1.5"])
+def test_bad_workers(capsys, monkeypatch, workers):
+    monkeypatch.delenv("OPTCONFORM_REQUIRE", raising=False)
+    err = _usage(capsys, ["run", "--framework", "torch", "--workers", workers])
+    assert f"--workers {workers!r}" in err and "at least 1" in err
+
+
 def test_report_missing_file(capsys, tmp_path):
     path = tmp_path / "missing.json"
     err = _usage(capsys, ["report", str(path)])
