@@ -9,7 +9,7 @@ from optconform.cli_common import UsageError, split_list
 
 #: `optconform history` options: flag -> argparse keywords
 HISTORY_OPTIONS: dict[str, dict] = {
-    "--framework": {"default": "torch", "help": "torch, jax or tensorflow (default torch)"},
+    "--framework": {"default": "torch", "help": "torch, jax, tensorflow or bert (default torch)"},
     "--releases": {"help": "comma-separated release labels (default: every listed one)"},
     "--out": {"default": "docs/history", "help": "output folder (default docs/history)"},
     "--env-dir": {"default": "~/.cache/optconform/history", "help": "where the environments live"},
