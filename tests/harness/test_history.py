@@ -121,3 +121,28 @@ def test_prepare_installs_no_deps_after_the_requirements_and_caches_on_both(tmp_
     calls.clear()
     environments.prepare(release, tmp_path, print)                                # cached: only the checkout
     assert len(calls) == 1 and calls[0][:2] == ["--no-deps", "--force-reinstall"]
+
+
+def test_an_interrupted_history_keeps_the_releases_that_finished(tmp_path, monkeypatch):
+    """The tables are rewritten after every release: a run killed during 2.2.2 leaves 2.0.1 recorded."""
+    doc = _as_history_run(copy.deepcopy(baseline.packaged("torch")))
+
+    def fake_run(release, env_dir, out_dir, keep, log):
+        if release.label != "2.0.1":
+            raise KeyboardInterrupt
+        return _record(release.label, doc)
+    monkeypatch.setattr(environments, "run", fake_run)
+    with pytest.raises(KeyboardInterrupt):
+        main(["history", "--framework", "torch", "--releases", "2.0.1,2.2.2", "--out", str(tmp_path),
+              "--env-dir", str(tmp_path / "envs")])
+    recorded = json.loads((tmp_path / "torch.json").read_text())
+    assert [r["release"] for r in recorded["releases"]] == ["2.0.1"]
+    assert "| case | 2.0.1 |" in (tmp_path / "torch.md").read_text()
+
+
+def test_columns_follow_the_release_order_of_releases_toml(tmp_path, monkeypatch):
+    doc = _as_history_run(copy.deepcopy(baseline.packaged("torch")))
+    monkeypatch.setattr(environments, "run", lambda release, *_: _record(release.label, doc))
+    assert main(["history", "--framework", "torch", "--releases", "2.4.1,2.0.1", "--out", str(tmp_path),
+                 "--env-dir", str(tmp_path / "envs")]) == 0
+    assert "| case | 2.0.1 | 2.4.1 |" in (tmp_path / "torch.md").read_text()
