@@ -9,7 +9,7 @@ from optconform.cli_common import UsageError, split_list
 
 #: `optconform history` options: flag -> argparse keywords
 HISTORY_OPTIONS: dict[str, dict] = {
-    "--framework": {"default": "torch", "help": "torch, jax or tensorflow (default torch)"},
+    "--framework": {"default": "torch", "help": "torch, jax, tensorflow or bert (default torch)"},
     "--releases": {"help": "comma-separated release labels (default: every listed one)"},
     "--out": {"default": "docs/history", "help": "output folder (default docs/history)"},
     "--env-dir": {"default": "~/.cache/optconform/history", "help": "where the environments live"},
@@ -23,8 +23,11 @@ HISTORY_OPTIONS: dict[str, dict] = {
 
 def cmd_history(args) -> int:
     from optconform.history import tables
-    history = _read_history(args.from_json) if args.from_json else _run_releases(args)
-    paths = tables.write(history, args.out)
+    if args.from_json:
+        history = _read_history(args.from_json)
+        paths = tables.write(history, args.out)
+    else:
+        history, paths = _run_releases(args)
     print(f"wrote {' and '.join(paths)}")
     failed = [r["release"] for r in history["releases"] if r["doc"] is None]
     if failed:
@@ -32,9 +35,10 @@ def cmd_history(args) -> int:
     return 1 if failed else 0
 
 
-def _run_releases(args) -> dict:
+def _run_releases(args) -> tuple[dict, tuple[str, str]]:
     """Run the matrix in each selected release's environment; the history document (with --update, the
-    other releases' recorded runs kept)."""
+    other releases' recorded runs kept) and the paths it was written to. The tables are rewritten after
+    every release, so that an interrupted history keeps the runs that finished (resume with --update)."""
     from optconform.history import environments, tables
     releases = environments.select(args.framework, split_list(args.releases))
     environments.source_root()
@@ -42,13 +46,19 @@ def _run_releases(args) -> dict:
     earlier = _read_history(str(out / f"{args.framework}.json")) if args.update else None
     out.mkdir(parents=True, exist_ok=True)
     commit = environments.source_commit()
-    records = []
+    order = [r.label for r in environments.known(args.framework)]
+    records: list[dict] = []
+    history, paths = {}, ("", "")
     for i, release in enumerate(releases, 1):
         print(f"[{i}/{len(releases)}] {release.framework} {release.label}", file=sys.stderr, flush=True)
         record = environments.run(release, Path(args.env_dir).expanduser(), out, args.keep_envs,
                                   lambda msg: print(msg, file=sys.stderr, flush=True))
         records.append({**record, "commit": commit})
-    return tables.document(args.framework, tables.updated(earlier, records), commit)
+        merged = sorted(tables.updated(earlier, records), key=lambda r: order.index(r["release"])
+                        if r["release"] in order else len(order))
+        history = tables.document(args.framework, merged, commit)
+        paths = tables.write(history, out)
+    return history, paths
 
 
 def _read_history(path: str) -> dict:

@@ -53,7 +53,7 @@ _HF_NOTE = ("transformers.AdamW was deprecated in 4.47 and removed in 4.50; docs
 
 def _transformers_adamw(rule: str, *, correct_bias: bool, variant: str, documented_rule: str, notes: str) -> Case:
     return Case(framework="bert", name=f"transformers.AdamW(correct_bias={correct_bias})", native="transformers.AdamW",
-                rule=rule, variant=variant, kwargs={"correct_bias": correct_bias, "no_deprecation_warning": True},
+                rule=rule, variant=variant, kwargs={"correct_bias": correct_bias},
                 hp_map=_HF_HP, documented_rule=documented_rule, notes=notes)
 
 

@@ -117,7 +117,9 @@ class BertTorchAdapter(Adapter):
 
     @contextlib.contextmanager
     def context(self, device: str, dtype: str) -> Iterator[None]:
-        """BertAdam's add_(Number, Tensor) overloads are deprecated: their warnings silenced."""
+        """BertAdam's add_(Number, Tensor) overloads are deprecated, and so is transformers.AdamW (a
+        FutureWarning at construction; its `no_deprecation_warning=` keyword is younger: 4.20.1 has it,
+        4.10.3 not, so the cases leave it out and run on every 4.x release): their warnings silenced."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield

@@ -1,7 +1,9 @@
 """Throwaway environments, one per release: install the release and this checkout, run the matrix.
 
 Each release gets `<env_dir>/<framework>-<release>`: `python -m venv`, `pip install` of the release's
-requirements (releases.toml), `pip install --no-deps` of this source checkout, then `optconform run
+requirements (releases.toml), `pip install --no-deps` of its `no_deps` packages (the ports whose
+declared pins would move the pinned torch: the bert lane of tox.ini installs them so), `pip install
+--no-deps` of this source checkout, then `optconform run
 --framework F --device cpu --dtype float64,float32 --json` inside it. An environment is reused while
 its requirements are unchanged (a `requirements.txt` inside records them) and removed after the run
 unless kept; pip's own wheel cache makes rebuilding cheap.
@@ -32,6 +34,8 @@ class Release:
     label: str
     requirements: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
+    #: installed with `pip install --no-deps` after `requirements`
+    no_deps: tuple[str, ...] = ()
 
     @property
     def slug(self) -> str:
@@ -39,13 +43,15 @@ class Release:
 
 
 def known(framework: str) -> list[Release]:
-    """The releases of `framework` in releases.toml, oldest first; ValueError for a framework without."""
+    """The releases of `framework` in releases.toml, oldest first; ValueError for a framework without.
+    A framework's own `requirements` and `no_deps` lists go before each release's."""
     table = tomllib.loads(resources.files("optconform.history").joinpath("releases.toml").read_text("utf-8"))
     if framework not in table:
         raise ValueError(f"history: no releases listed for {framework!r}; listed: {', '.join(table)}")
     entry = table[framework]
     env = tuple(sorted((k, str(v)) for k, v in entry.get("env", {}).items()))
-    return [Release(framework, r["release"], tuple(r["requirements"]), env) for r in entry["release"]]
+    return [Release(framework, r["release"], tuple(entry.get("requirements", []) + r["requirements"]), env,
+                    tuple(entry.get("no_deps", []) + r.get("no_deps", []))) for r in entry["release"]]
 
 
 def select(framework: str, labels: list[str] | None) -> list[Release]:
@@ -100,11 +106,14 @@ def prepare(release: Release, env_dir: Path, log: Callable[[str], None]) -> Path
     python = path / "bin" / "python"
     marker = path / "requirements.txt"
     requirements = list(release.requirements) + _own_requirements()
-    wanted = "\n".join(requirements) + "\n"
+    no_deps = [f"--no-deps {r}" for r in release.no_deps]
+    wanted = "\n".join(requirements + no_deps) + "\n"
     if not (python.exists() and marker.exists() and marker.read_text() == wanted):
         shutil.rmtree(path, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
         _pip(python, requirements, log)
+        if release.no_deps:
+            _pip(python, ["--no-deps", *release.no_deps], log)
         marker.write_text(wanted)
     _pip(python, ["--no-deps", "--force-reinstall", str(source_root())], log)
     return python
@@ -115,7 +124,8 @@ def run(release: Release, env_dir: Path, out_dir: Path, keep: bool, log: Callabl
     exit_code, error, doc} with `doc` the results document (None when the run produced none)."""
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()
-    record: dict[str, Any] = {"release": release.label, "requirements": list(release.requirements),
+    record: dict[str, Any] = {"release": release.label,
+                              "requirements": list(release.requirements) + [f"--no-deps {r}" for r in release.no_deps],
                               "started": started, "seconds": 0.0, "exit_code": None, "error": "", "doc": None}
     out = out_dir / f"{release.slug}.json"
     try:

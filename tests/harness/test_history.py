@@ -39,11 +39,22 @@ def history():
 
 
 def test_every_framework_lists_its_releases_oldest_first():
-    for framework, first in (("torch", "2.0.1"), ("jax", "optax 0.1.4"), ("tensorflow", "keras 3.0.5")):
+    for framework, first in (("torch", "2.0.1"), ("jax", "optax 0.1.4"), ("tensorflow", "keras 3.0.5"),
+                             ("bert", "transformers 4.1.1")):
         releases = environments.known(framework)
         assert releases[0].label == first and len(releases) >= 6
         assert all(r.requirements for r in releases)
     assert dict(environments.known("tensorflow")[0].env)["KERAS_BACKEND"] == "tensorflow"
+
+
+def test_bert_releases_install_the_ports_without_deps_next_to_the_pinned_torch():
+    """As tox.ini's bert lane: torch pinned in the requirements, the ports --no-deps (the framework's
+    shared lists first, then the release's own)."""
+    for release in environments.known("bert"):
+        version = release.label.split()[1]
+        assert "torch==2.13.0" in release.requirements
+        assert release.no_deps == ("pytorch-pretrained-bert==0.6.2", f"transformers=={version}")
+        assert not any(r.startswith("transformers") for r in release.requirements)
 
 
 def test_table_cells_and_na(history):
@@ -91,3 +102,47 @@ def test_update_replaces_only_the_rerun_releases(history):
     assert [r["commit"] for r in merged] == ["old", "old", "new"]
     assert merged[2]["doc"] is not None and merged[:2] == [
         {**r, "commit": "old"} for r in history["releases"][:2]]
+
+
+def test_prepare_installs_no_deps_after_the_requirements_and_caches_on_both(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_venv(argv, check):
+        (tmp_path / "bert-x" / "bin").mkdir(parents=True)
+        (tmp_path / "bert-x" / "bin" / "python").touch()
+    monkeypatch.setattr(environments.subprocess, "run", fake_venv)
+    monkeypatch.setattr(environments, "_pip", lambda python, args, log: calls.append(args))
+    release = environments.Release("bert", "x", ("torch==2.13.0",), (), ("transformers==4.1.1",))
+    environments.prepare(release, tmp_path, print)
+    assert calls[0][0] == "torch==2.13.0" and "--no-deps" not in calls[0]
+    assert calls[1] == ["--no-deps", "transformers==4.1.1"]
+    assert calls[2][:2] == ["--no-deps", "--force-reinstall"]                     # this checkout
+    assert "--no-deps transformers==4.1.1" in (tmp_path / "bert-x" / "requirements.txt").read_text()
+    calls.clear()
+    environments.prepare(release, tmp_path, print)                                # cached: only the checkout
+    assert len(calls) == 1 and calls[0][:2] == ["--no-deps", "--force-reinstall"]
+
+
+def test_an_interrupted_history_keeps_the_releases_that_finished(tmp_path, monkeypatch):
+    """The tables are rewritten after every release: a run killed during 2.2.2 leaves 2.0.1 recorded."""
+    doc = _as_history_run(copy.deepcopy(baseline.packaged("torch")))
+
+    def fake_run(release, env_dir, out_dir, keep, log):
+        if release.label != "2.0.1":
+            raise KeyboardInterrupt
+        return _record(release.label, doc)
+    monkeypatch.setattr(environments, "run", fake_run)
+    with pytest.raises(KeyboardInterrupt):
+        main(["history", "--framework", "torch", "--releases", "2.0.1,2.2.2", "--out", str(tmp_path),
+              "--env-dir", str(tmp_path / "envs")])
+    recorded = json.loads((tmp_path / "torch.json").read_text())
+    assert [r["release"] for r in recorded["releases"]] == ["2.0.1"]
+    assert "| case | 2.0.1 |" in (tmp_path / "torch.md").read_text()
+
+
+def test_columns_follow_the_release_order_of_releases_toml(tmp_path, monkeypatch):
+    doc = _as_history_run(copy.deepcopy(baseline.packaged("torch")))
+    monkeypatch.setattr(environments, "run", lambda release, *_: _record(release.label, doc))
+    assert main(["history", "--framework", "torch", "--releases", "2.4.1,2.0.1", "--out", str(tmp_path),
+                 "--env-dir", str(tmp_path / "envs")]) == 0
+    assert "| case | 2.0.1 | 2.4.1 |" in (tmp_path / "torch.md").read_text()
