@@ -79,7 +79,9 @@ def _serve(framework: str, pending: queue.Queue, rows: list, done: _Counter) -> 
 
 
 def _start(framework: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "optconform.workers", framework], stdin=subprocess.PIPE,
+    """A worker in this interpreter: -P, so that the working directory (a source checkout, whose top-level
+    folders the installed package maps elsewhere) does not shadow the installed optconform."""
+    return subprocess.Popen([sys.executable, "-P", "-m", "optconform.workers", framework], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, bufsize=1)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
@@ -104,7 +105,17 @@ def test_update_replaces_only_the_rerun_releases(history):
         {**r, "commit": "old"} for r in history["releases"][:2]]
 
 
-def test_prepare_installs_no_deps_after_the_requirements_and_caches_on_both(tmp_path, monkeypatch):
+#: the checkout these tests run from: history installs it into each release environment, and a lane tests
+#: the installed wheel, which is not a checkout
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def from_checkout(monkeypatch):
+    monkeypatch.setattr(environments, "source_root", lambda: CHECKOUT)
+
+
+def test_prepare_installs_no_deps_after_the_requirements_and_caches_on_both(tmp_path, monkeypatch, from_checkout):
     calls = []
 
     def fake_venv(argv, check):
@@ -123,7 +134,7 @@ def test_prepare_installs_no_deps_after_the_requirements_and_caches_on_both(tmp_
     assert len(calls) == 1 and calls[0][:2] == ["--no-deps", "--force-reinstall"]
 
 
-def test_an_interrupted_history_keeps_the_releases_that_finished(tmp_path, monkeypatch):
+def test_an_interrupted_history_keeps_the_releases_that_finished(tmp_path, monkeypatch, from_checkout):
     """The tables are rewritten after every release: a run killed during 2.2.2 leaves 2.0.1 recorded."""
     doc = _as_history_run(copy.deepcopy(baseline.packaged("torch")))
 
@@ -140,7 +151,7 @@ def test_an_interrupted_history_keeps_the_releases_that_finished(tmp_path, monke
     assert "| case | 2.0.1 |" in (tmp_path / "torch.md").read_text()
 
 
-def test_columns_follow_the_release_order_of_releases_toml(tmp_path, monkeypatch):
+def test_columns_follow_the_release_order_of_releases_toml(tmp_path, monkeypatch, from_checkout):
     doc = _as_history_run(copy.deepcopy(baseline.packaged("torch")))
     monkeypatch.setattr(environments, "run", lambda release, *_: _record(release.label, doc))
     assert main(["history", "--framework", "torch", "--releases", "2.4.1,2.0.1", "--out", str(tmp_path),
