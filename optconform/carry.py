@@ -30,7 +30,10 @@ def difference(row: Any, base: dict[str, Any] | None) -> str:
     if (base.get("fingerprint") or "") != row.fingerprint:
         return f"fingerprint changed: {base.get('fingerprint')!r} -> {row.fingerprint!r}"
     old, new = float(base.get("worst_units") or math.nan), float(row.worst_units)
-    if not (old > 0 and new > 0 and abs(math.log10(new / old)) <= math.log10(MAGNITUDE_FACTOR)):
+    if old == new:                      # the same error; also +inf both times (a native run that raised)
+        return ""
+    if not (0 < old < math.inf and 0 < new < math.inf
+            and abs(math.log10(new / old)) <= math.log10(MAGNITUDE_FACTOR)):
         return f"worst error changed by more than {MAGNITUDE_FACTOR:g}x: {old:.3g} -> {new:.3g} units"
     return ""
 

@@ -75,6 +75,17 @@ def test_deviation_on_other_goldens_or_magnitude_is_a_change(fake, monkeypatch, 
     assert "more than 10x" in _run(fake, monkeypatch, "1.4.0", smaller).deviation["carried"]
 
 
+def test_a_run_that_raises_on_both_releases_is_still_present():
+    """+inf units (the adapter's record of a native run that raised) on the pinned release and the new one:
+    the same failure, not a change of magnitude (inf/inf is no ratio)."""
+    from types import SimpleNamespace
+    base = {"verdict": "xfail", "goldens_failed": ["g"], "fingerprint": "wd=decoupled", "worst_units": float("inf")}
+    raised = SimpleNamespace(goldens_failed=["g"], fingerprint="wd=decoupled", worst_units=float("inf"))
+    assert carry.difference(raised, base) == ""
+    finite = SimpleNamespace(goldens_failed=["g"], fingerprint="wd=decoupled", worst_units=3.0)
+    assert "more than 10x" in carry.difference(finite, base)
+
+
 def test_no_baseline_row_is_a_change_not_a_pass(fake, monkeypatch):
     row = _run(fake, monkeypatch, "1.4.0", None)
     assert row.verdict == "deviates" and "no such row" in row.deviation["carried"]
