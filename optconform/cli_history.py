@@ -51,7 +51,7 @@ def _run_releases(args) -> tuple[dict, tuple[str, str]]:
     history, paths = {}, ("", "")
     for i, release in enumerate(releases, 1):
         print(f"[{i}/{len(releases)}] {release.framework} {release.label}", file=sys.stderr, flush=True)
-        record = environments.run(release, Path(args.env_dir).expanduser(), out, args.keep_envs,
+        record = environments.run(release, Path(args.env_dir).expanduser(), args.keep_envs,
                                   lambda msg: print(msg, file=sys.stderr, flush=True))
         records.append({**record, "commit": commit})
         merged = sorted(tables.updated(earlier, records), key=lambda r: order.index(r["release"])

@@ -119,7 +119,7 @@ def prepare(release: Release, env_dir: Path, log: Callable[[str], None]) -> Path
     return python
 
 
-def run(release: Release, env_dir: Path, out_dir: Path, keep: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def run(release: Release, env_dir: Path, keep: bool, log: Callable[[str], None]) -> dict[str, Any]:
     """Run the matrix of `release` in its environment: {release, requirements, started, seconds,
     exit_code, error, doc} with `doc` the results document (None when the run produced none)."""
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -127,7 +127,7 @@ def run(release: Release, env_dir: Path, out_dir: Path, keep: bool, log: Callabl
     record: dict[str, Any] = {"release": release.label,
                               "requirements": list(release.requirements) + [f"--no-deps {r}" for r in release.no_deps],
                               "started": started, "seconds": 0.0, "exit_code": None, "error": "", "doc": None}
-    out = out_dir / f"{release.slug}.json"
+    out = env_dir / f"{release.slug}.json"              # scratch: the history JSON keeps the document
     try:
         python = prepare(release, env_dir, log)
         log(f"  optconform run --framework {release.framework} (cpu, {DTYPES})")

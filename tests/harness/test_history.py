@@ -138,7 +138,7 @@ def test_an_interrupted_history_keeps_the_releases_that_finished(tmp_path, monke
     """The tables are rewritten after every release: a run killed during 2.2.2 leaves 2.0.1 recorded."""
     doc = _as_history_run(copy.deepcopy(baseline.packaged("torch")))
 
-    def fake_run(release, env_dir, out_dir, keep, log):
+    def fake_run(release, env_dir, keep, log):
         if release.label != "2.0.1":
             raise KeyboardInterrupt
         return _record(release.label, doc)
