@@ -13,11 +13,14 @@ import os
 import sys
 from typing import ContextManager
 
-from optconform.adapters.base import Adapter, AdapterUnavailable, Case, NativeRun, RunInput
+from optconform.adapters.base import Adapter, AdapterUnavailable, Arg, Case, NativeRun, RunInput
 
 from . import cases as _cases
 from .driver import JAX_DRIVERS, JaxDriver, KerasDriver, TFDriver
 from .rig import Rig, build_rig, fingerprint, rig_key
+
+#: the base class whose named options every Keras optimizer's **kwargs accepts
+_BASE_OPTIMIZER = "keras.src.optimizers.base_optimizer.BaseOptimizer"
 
 
 def import_keras(backend: str):
@@ -76,6 +79,21 @@ class KerasAdapter(Adapter):
 
     def cases(self) -> list[Case]:
         return _cases.cases(self.name)
+
+    def unsupported(self, case: Case, device: str) -> str:
+        """As the base, and for every keyword the case's hyper-parameters map to: a Keras optimizer takes
+        **kwargs, but only the base optimizer's named options pass (anything else raises "Argument(s) not
+        recognized", keras/src/optimizers/base_optimizer.py `_process_kwargs`), so the class's named
+        parameters and BaseOptimizer's are all it takes (keras 3.12's Muon has no `rms_rate`: n/a there)."""
+        reason = super().unsupported(case, device)
+        if reason or case.factory is not None:
+            return reason
+        from optconform import natives
+        mapped = {v.name if isinstance(v, Arg) else v for k, v in case.hp_map.items()
+                  if isinstance(v, (str, Arg)) and k != "lr"}            # lr: the rig passes learning_rate
+        known = set(natives.keyword_options(case.native) or ()) | set(natives.keyword_options(_BASE_OPTIMIZER) or ())
+        missing = sorted(mapped - known)
+        return f"{case.native} has no keyword {', '.join(map(repr, missing))} in this release" if missing else ""
 
     def trajectory(self, case: Case, inp: RunInput, device: str, dtype: str) -> NativeRun:
         """The base loop, its finished runs cached (a user's factory: never served from another's cache)."""
