@@ -3,13 +3,13 @@ results (Row), with the defaults and the schema of the results document."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 #: rules in the order the benchmark runs them by default
 DEFAULT_RULES = ("adamw", "sgd_momentum", "adam", "adagrad", "lamb")
 DEFAULT_SIZES = {"cpu": (1e5, 1e6, 1e7, 1e8), "cuda": (1e5, 1e6, 1e7, 1e8, 1e9)}
 DEFAULT_LAYOUTS = ("flat", "bert-base")
-SCHEMA = "optconform-bench/1"
+SCHEMA = "optconform-bench/2"
 #: gate verdicts whose configurations are timed: conforms, or a registered known deviation (xfail,
 #: documented in adapters/<framework>/deviations.toml, marked in the table)
 TIMED_VERDICTS = ("conforms", "xfail")
@@ -25,7 +25,8 @@ class BenchConfig:
     device: str = "cpu"
     sizes: Sequence[float | None] | None = None      # None in the list = the layout's native size
     layouts: Sequence[str] = ("flat",)
-    repeats: int = 25
+    repeats: int = 15              # timed samples per block
+    blocks: int = 7                # rounds of [probe block, step block (, bare-loop block)], bench_blocks
     warmup: int = 5
     threads: int | None = None
     dtype: str = "float32"
@@ -49,6 +50,7 @@ class Row:
     layout: str
     n_params: int
     n_tensors: int
+    size_requested: int | None
     bytes_per_param: int
     gate: str                      # conforms / deviates / xfail / error ... (timed only if conforms)
     gate_detail: str = ""
@@ -60,15 +62,23 @@ class Row:
     first_step_s: float | None = None
     compile_s: float | None = None            # first step minus the steady-state median
     inner: int | None = None
-    repeats: int | None = None
+    repeats: int | None = None                # samples in all (blocks x samples per block)
+    blocks: int | None = None
     achieved_GBps: float | None = None
     Gparam_per_s: float | None = None
-    limit_GBps: float | None = None           # stream bandwidth of the same-run probe
+    limit_GBps: float | None = None           # median over the rounds of the interleaved stream probe
+    limit_min_GBps: float | None = None       # the probe's spread over the rounds
+    limit_max_GBps: float | None = None
+    limit_blocks_GBps: list[float] = field(default_factory=list)
     limit_s: float | None = None              # bytes_per_param * params / limit_GBps
-    pct_of_limit: float | None = None
-    peak_MB: float | None = None              # None: the framework does not report it (n/a)
-    resident_MB: float | None = None
-    overhead: dict[str, float] = field(default_factory=dict)
+    pct_of_limit: float | None = None         # median over the rounds of (limit time / step time)
+    pct_ci: list[float] = field(default_factory=list)   # [low, high], confidence ci_confidence
+    ci_confidence: float | None = None
+    state_B_per_param: int | None = None      # the rule's state arrays (spec/bandwidth.toml) x item size
+    first_step_extra_B_per_param: float | None = None   # peak memory of the first step beyond before it
+    peak_extra_B_per_param: float | None = None         # same, one steady-state step
+    memory_method: str = ""                   # how memory was read, or why it could not be
+    overhead: dict[str, Any] = field(default_factory=dict)
     error: str = ""
 
     @property

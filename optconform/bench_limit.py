@@ -3,22 +3,20 @@
 The limit: bytes/param of the rule (spec/bandwidth.toml) divided by a stream bandwidth measured in the
 same run, on the same device, at the same size, over the same number of arrays: single-pass in-place
 ``w += r`` kernels, one per array the rule writes (each moves 12 B/element in float32, counted as
-read+read+write, no write-allocate), re-measured right before every row (on a shared machine the
-bandwidth drifts within minutes). Every row reads "achieved GB/s (bytes/param x params / median
-step), % of limit".
+read+read+write, no write-allocate), timed in rounds alternating with the step it bounds
+(bench_blocks: on a shared machine the bandwidth drifts within seconds). Every row reads "achieved
+GB/s (bytes/param x params / median step), % of limit" with the limit's spread over the rounds and
+a confidence interval of the % of limit.
 """
 from __future__ import annotations
 
-import gc
 import tomllib
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from .bench_timing import Timing, measure
-
 if TYPE_CHECKING:
     from optconform.bench_config import BenchConfig
-    from optconform.bench_stepper import Stepper
+    from optconform.bench_stepper import Built, Stepper
 
 
 def bandwidth_table() -> dict[str, dict[str, Any]]:
@@ -51,29 +49,14 @@ def case_traffic(case_rule: str, requested: str, itemsize: int = 4) -> dict[str,
         return traffic(requested, itemsize)
 
 
-#: a probe's key: (elements per array, arrays, written arrays)
-ProbeKey = tuple[int, int, int]
+def stream_probe(stepper: Stepper, config: BenchConfig, n: int, tr: dict) -> Built:
+    """The limit kernel of a row: in-place stream updates over the rule's arrays at n elements (one
+    per written array), built on the framework's own arrays; the caller times it in rounds with the
+    step (bench_blocks) and closes it."""
+    return stepper.stream(n, len(tr["arrays"]), len(tr["written"]), config.device, config.dtype)
 
 
-def stream_gbps(stepper: Stepper, config: BenchConfig, n: int, tr: dict,
-                limits: dict[ProbeKey, tuple[Timing, float]]) -> float:
-    """Stream GB/s over the rule's arrays at n elements. `limits` caches by key; run() passes a fresh
-    dict per row, so the probe runs right before the step it bounds (shared CPUs drift in minutes)."""
-    key = (n, len(tr["arrays"]), len(tr["written"]))
-    if key not in limits:
-        probe = stepper.stream(n, key[1], key[2], config.device, config.dtype)
-        try:
-            limits[key] = (measure(probe.step, probe.sync, config.repeats, config.warmup), probe.bytes_per_call)
-        finally:
-            probe.close()
-            del probe
-            gc.collect()
-    timing, nbytes = limits[key]
-    return nbytes / timing.median / 1e9
-
-
-def limits_json(limits: list[tuple[ProbeKey, Timing, float]]) -> list[dict[str, Any]]:
-    """The results document's record of every stream probe of the run."""
-    return [{"n_params": k[0], "arrays": k[1], "written": k[2], "median_s": t.median,
-             "GBps": b / t.median / 1e9, "iqr_over_median": t.iqr / t.median}
-            for k, t, b in limits]
+def limits_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results document's record of the stream probes: per timed row, the probe's GB/s per round."""
+    return [{"case": r["case"], "layout": r["layout"], "n_params": r["n_params"], "GBps_per_block": r["limit_blocks_GBps"]}
+            for r in rows if r.get("limit_blocks_GBps")]

@@ -11,8 +11,8 @@ from .bench_config import SCHEMA, TIMED_VERDICTS
 from optconform.golden.fsio import atomic_write
 
 #: the table's columns; the first two are left-aligned, like the gate column
-COLUMNS = ("variant", "layout", "params", "tensors", "median ms", "IQR/med", "GB/s", "limit GB/s", "limit ms",
-           "% limit", "first s", "peak MB", "gate")
+COLUMNS = ("variant", "layout", "params", "tensors", "median ms", "IQR/med", "GB/s", "limit GB/s (min-max)",
+           "limit ms", "% limit [CI]", "first s", "extra B/p first|step", "state B/p", "gate")
 
 
 def _fmt(v, spec: str, na: str = "n/a") -> str:
@@ -31,8 +31,9 @@ def row_line(r) -> str:
         why = r["error"] or f"not timed: gate {r['gate']}"
         return f"{r['case']} {r['layout']} {params_label(r['n_params'])}: {why}"
     return (f"{r['case']} {r['layout']} {params_label(r['n_params'])}: {r['median_s'] * 1e3:.3f} ms "
-            f"(IQR {100 * r['iqr_over_median']:.1f}%), {r['achieved_GBps']:.1f} GB/s = {r['pct_of_limit']:.0f}% "
-            f"of {r['limit_GBps']:.1f} GB/s")
+            f"(IQR {100 * r['iqr_over_median']:.1f}%), {r['achieved_GBps']:.1f} GB/s = {r['pct_of_limit']:.1f}% "
+            f"[{r['pct_ci'][0]:.1f}, {r['pct_ci'][1]:.1f}] of {r['limit_GBps']:.1f} GB/s "
+            f"({r['limit_min_GBps']:.1f}-{r['limit_max_GBps']:.1f} over {r['blocks']} rounds)")
 
 
 def table(doc: dict[str, Any]) -> str:
@@ -41,7 +42,7 @@ def table(doc: dict[str, Any]) -> str:
     lines = [_heading(doc)]
     for rule in dict.fromkeys(r["rule"] for r in rows):
         lines += ["", *_rule_section(rule, [r for r in rows if r["rule"] == rule])]
-    for section in (_fits_section(doc["fits"]), _overhead_section(rows), _summary(rows, doc["environment"])):
+    for section in (_per_tensor_section(doc["per_tensor"]), _overhead_section(rows), _summary(rows)):
         if section:
             lines += ["", *section]
     return "\n".join(lines)
@@ -69,27 +70,33 @@ def _rule_section(rule: str, rows: list[dict]) -> list[str]:
 def _cells(r: dict) -> tuple[str, ...]:
     """A row's cells under COLUMNS ("-" where it was not timed)."""
     timed = r["median_s"] is not None
-    peak = _fmt(r["peak_MB"], ".0f") if timed else ""
+    limit = f"{r['limit_GBps']:.1f} ({r['limit_min_GBps']:.0f}-{r['limit_max_GBps']:.0f})" if timed else "-"
+    pct = f"{r['pct_of_limit']:.1f}% [{r['pct_ci'][0]:.1f}, {r['pct_ci'][1]:.1f}]" if timed else "-"
     return (f"{r['framework']} {r['variant']}", r["layout"], params_label(r["n_params"]), str(r["n_tensors"]),
             _fmt(r["median_s"] and r["median_s"] * 1e3, ".4g", "-"),
             _fmt(r["iqr_over_median"] and 100 * r["iqr_over_median"], ".1f", "-") + ("%" if timed else ""),
-            _fmt(r["achieved_GBps"], ".1f", "-"), _fmt(r["limit_GBps"], ".1f", "-"),
-            _fmt(r["limit_s"] and r["limit_s"] * 1e3, ".4g", "-"),
-            _fmt(r["pct_of_limit"], ".0f", "-") + ("%" if timed else ""),
-            _fmt(r["first_step_s"], ".3g", "-"), peak,
+            _fmt(r["achieved_GBps"], ".1f", "-"), limit, _fmt(r["limit_s"] and r["limit_s"] * 1e3, ".4g", "-"), pct,
+            _fmt(r["first_step_s"], ".3g", "-"), _memory_cell(r) if timed else "-",
+            _fmt(r["state_B_per_param"], "d", "-"),
             r["gate"] + (" (timed anyway)" if timed and r["gate"] not in TIMED_VERDICTS else "")
             + (f" ({r['error'][:40]})" if r["error"] else ""))
 
 
-def _fits_section(fits: list[dict]) -> list[str]:
-    if not fits:
+def _memory_cell(r: dict) -> str:
+    """Peak extra bytes per parameter, first step | steady step; 'n/a' (reason in the summary)."""
+    if r["peak_extra_B_per_param"] is None:
+        return "n/a"
+    return f"{r['first_step_extra_B_per_param']:.1f} | {r['peak_extra_B_per_param']:.1f}"
+
+
+def _per_tensor_section(costs: list[dict]) -> list[str]:
+    if not costs:
         return []
-    lines = ["fitted overheads, t = a + b*tensors + c*params (weighted least squares over sizes/layouts):"]
-    for f in fits:
-        per_t = "n/a (one tensor count)" if f["per_tensor_us"] is None else f"{f['per_tensor_us']:.2f} us/tensor"
-        lines.append(f"  {f['framework']} {f['rule']} {f['variant']}: a = {f['fixed_us']:.1f} us/step, b = {per_t}, "
-                     f"c = {f['ns_per_param']:.3f} ns/param ({_fmt(f['asymptotic_GBps'], '.1f')} GB/s), "
-                     f"{f['points']} points, rms rel. residual {100 * f['rel_rms']:.1f}%")
+    lines = ["per-tensor cost, multi-tensor layout vs one flat tensor of the same size "
+             "(t_layout - t_flat x n_layout/n_flat) / (tensors - 1):"]
+    for c in costs:
+        lines.append(f"  {c['case']} {c['layout']} {params_label(c['n_params'])} ({c['n_tensors']} tensors): "
+                     f"{c['per_tensor_us']:.2f} us/tensor")
     return lines
 
 
@@ -97,24 +104,27 @@ def _overhead_section(rows: list[dict]) -> list[str]:
     over = [r for r in rows if r.get("overhead")]
     if not over:
         return []
-    lines = ["harness overhead vs a bare perf_counter loop (same step, interleaved blocks):"]
+    lines = ["harness overhead vs a bare loop of the native step (interleaved rounds; median over rounds [CI]):"]
     for r in over:
         o = r["overhead"]
         lines.append(f"  {r['case']} {r['layout']} {params_label(r['n_params'])}: harness "
                      f"{o['harness_median_s'] * 1e3:.4f} ms, bare {o['bare_median_s'] * 1e3:.4f} ms, "
-                     f"overhead {o['overhead_pct']:+.2f}%")
+                     f"overhead {o['overhead_pct']:+.2f}% [{o['overhead_ci_pct'][0]:+.2f}, {o['overhead_ci_pct'][1]:+.2f}]")
     return lines
 
 
-def _summary(rows: list[dict], env: dict) -> list[str]:
+def _summary(rows: list[dict]) -> list[str]:
     timed = [r for r in rows if r["median_s"] is not None]
     if not timed:
         return []
     worst = max(timed, key=lambda r: r["iqr_over_median"])
-    peak = "n/a on CPU (torch reports none)" if env["device"] == "cpu" else "torch.cuda.max_memory_allocated"
-    return [f"{len(timed)} of {len(rows)} configurations timed; worst IQR/median "
+    methods = sorted({r["memory_method"] for r in timed})
+    conf = min(r["ci_confidence"] for r in timed)
+    return [f"{len(timed)} of {len(rows)} configurations timed in {timed[0]['blocks']} interleaved rounds "
+            f"(CI: order statistics of the rounds, >= {100 * conf:.1f}% confidence); worst IQR/median "
             f"{100 * worst['iqr_over_median']:.1f}% ({worst['case']} {worst['layout']} "
-            f"{params_label(worst['n_params'])}); peak memory: {peak}"]
+            f"{params_label(worst['n_params'])}); memory: {'; '.join(methods)} "
+            f"(extra B/p = peak bytes above those in use before the step, per parameter)"]
 
 
 def write_json(doc: dict[str, Any], path: str) -> None:
@@ -134,5 +144,5 @@ def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
             "version": ", ".join(f"{d['framework']} {d['version']}" for d in docs),
             "environment": first["environment"], "environments": {d["framework"]: d["environment"] for d in docs},
             "config": [d["config"] for d in docs], "rows": [r for d in docs for r in d["rows"]],
-            "fits": [f for d in docs for f in d["fits"]], "limits": [x for d in docs for x in d["limits"]],
+            "per_tensor": [f for d in docs for f in d["per_tensor"]], "limits": [x for d in docs for x in d["limits"]],
             "seconds": sum(d["seconds"] for d in docs)}

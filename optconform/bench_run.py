@@ -5,24 +5,31 @@ passes (`runner.run_case` on float32, on the benchmark's device; torch.compile'd
 subset of two constant-lr goldens because every optimizer instance compiles). Rows are compared only
 within one rule (semantics-normalised): the table has one section per rule.
 
-Peak memory is read where the framework reports it (torch.cuda.max_memory_allocated; n/a on CPU).
+Timing: probe, step and bare loop in interleaved rounds (bench_blocks). Memory: the peak extra bytes
+per parameter of the first and of a steady-state step (bench_memory: the RSS high-water mark on CPU,
+torch.cuda.max_memory_allocated on CUDA), beside the rule's state bytes per parameter.
 """
 from __future__ import annotations
 
 import gc
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
+
+import numpy as np
 
 from optconform.adapters.base import Case
 
 from . import bench_host, bench_layouts
 from .bench_config import ITEMSIZE, SCHEMA, TIMED_VERDICTS, BenchConfig, Row
-from .bench_fit import fit_overheads
-from .bench_limit import case_traffic, limits_json, stream_gbps, traffic
+from .bench_blocks import Kernel, block_medians, coverage, median_ci, order_statistic, rounds, timed_kernel
+from .bench_limit import case_traffic, limits_json, stream_probe, traffic
+from .bench_memory import state_bytes_per_param, step_extra_bytes
 from .bench_output import row_line
+from .bench_pertensor import per_tensor_costs
 from .bench_stepper import Stepper, bench_hp, get_stepper
-from .bench_timing import Timing, harness_overhead, measure
+from .bench_timing import MIN_SAMPLE_S
 
 
 def gate(stepper: Stepper, case: Case, device: str, version: str) -> tuple[str, str, int]:
@@ -43,7 +50,6 @@ class _Session:
     itemsize: int
     log: Callable[[str], None]
     rows: list[Row] = field(default_factory=list)
-    limits: list[tuple[tuple[int, int, int], Timing, float]] = field(default_factory=list)
 
 
 def run(config: BenchConfig, log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -66,7 +72,7 @@ def run(config: BenchConfig, log: Callable[[str], None] | None = None) -> dict[s
     rows_json = [asdict(r) for r in session.rows]
     return {"schema": SCHEMA, "framework": config.framework, "version": version, "environment": env,
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
-            "rows": rows_json, "fits": fit_overheads(rows_json), "limits": limits_json(session.limits),
+            "rows": rows_json, "per_tensor": per_tensor_costs(rows_json), "limits": limits_json(rows_json),
             "seconds": time.perf_counter() - started}
 
 
@@ -106,6 +112,7 @@ def _run_case(session: _Session, case: Case, tr: dict) -> None:
             row = Row(framework=config.framework, version=session.version, rule=case.rule, case=case.id,
                       variant=case.variant, device=config.device, layout=layout,
                       n_params=bench_layouts.numel(shapes), n_tensors=len(shapes),
+                      size_requested=None if size is None else int(size),
                       bytes_per_param=tr["bytes_per_param"], gate=verdict, gate_detail=detail, gate_goldens=ngold)
             session.rows.append(row)
             if verdict not in TIMED_VERDICTS and not config.time_deviating:
@@ -119,35 +126,94 @@ def _run_case(session: _Session, case: Case, tr: dict) -> None:
 
 
 def _time_row(session: _Session, case: Case, shapes, row: Row, tr: dict) -> None:
-    """Probe the limit, then time the step of `case` at `shapes`; the results into `row`."""
+    """Build the step and its limit probe, measure the step's memory, then time probe, step (and the
+    bare loop) in interleaved rounds (bench_blocks); the results into `row`."""
     stepper, config = session.stepper, session.config
-    fresh: dict = {}
-    limit_gbps = stream_gbps(stepper, config, row.n_params, tr, fresh)
-    session.limits.extend((k, t, b) for k, (t, b) in fresh.items())
-    built = stepper.build(case, shapes, config.device, config.dtype, bench_hp(case))
+    probe = stream_probe(stepper, config, row.n_params, tr)
     try:
-        if built.reset_memory:
-            built.reset_memory()
-        t = measure(built.step, built.sync, config.repeats, config.warmup)
-        mem = built.memory() if built.memory else None
-        if config.overhead and case.variant in stepper.overhead_variants:
-            row.overhead = harness_overhead(stepper, built, config.repeats, t.inner)
+        built = stepper.build(case, shapes, config.device, config.dtype, bench_hp(case))
+        try:
+            first_s, inner, memory = _warm(stepper, config, built)
+            probe_inner = _warm(stepper, config, probe, memory=False)[1]
+            kernels = [timed_kernel("limit", probe.step, probe.sync, probe_inner),
+                       timed_kernel("step", built.step, built.sync, inner)]
+            if config.overhead and case.variant in stepper.overhead_variants:
+                kernels.append(Kernel("bare", lambda k: stepper.bare_loop(built, k)))
+            blocks = rounds(kernels, config.blocks, config.repeats)
+        finally:
+            built.close()
+            del built
     finally:
-        built.close()
-        del built
-    _record_timing(row, t, limit_gbps, mem)
+        probe.close()
+    _record(row, blocks, probe.bytes_per_call, first_s, inner, config)
+    _record_memory(row, memory, tr, session.itemsize)
 
 
-def _record_timing(row: Row, t: Timing, limit_gbps: float, mem: dict[str, float] | None) -> None:
+def _warm(stepper: Stepper, config: BenchConfig, built, memory: bool = True) -> tuple[float, int, Any]:
+    """(first step's seconds, samples-per-call `inner`, memory). The first step is timed alone
+    (allocation, compile), then `warmup` steps; steps under MIN_SAMPLE_S repeat `inner` times inside a
+    sample. With `memory`: the peak extra bytes of the first and of one steady-state step
+    (bench_memory), or the reason they cannot be read."""
+    probe = stepper.memory_probe(config.device) if memory else "not measured"
+    measured = not isinstance(probe, str)
+    t0 = time.perf_counter()
+    first_extra = step_extra_bytes(probe, built.step, built.sync) if measured else _step(built)
+    first = time.perf_counter() - t0
+    for _ in range(config.warmup):
+        _step(built)
+    if measured:
+        probe = {"first": first_extra, "steady": step_extra_bytes(probe, built.step, built.sync),
+                 "method": probe.method}
+    t0 = time.perf_counter()
+    _step(built)
+    est = max(time.perf_counter() - t0, 1e-7)
+    return first, 1 if est >= MIN_SAMPLE_S else min(1000, math.ceil(MIN_SAMPLE_S / est)), probe
+
+
+def _step(built) -> None:
+    built.step()
+    built.sync()
+
+
+def _record(row: Row, blocks: dict[str, list[list[float]]], probe_bytes: float, first_s: float, inner: int,
+            config: BenchConfig) -> None:
+    """Times, GB/s, the limit per round and the % of limit (median over rounds, with its CI)."""
+    steps = [s for b in blocks["step"] for s in b]
     bytes_moved = row.bytes_per_param * row.n_params
-    row.median_s, row.iqr_s, row.best_s = t.median, t.iqr, t.best
-    row.iqr_over_median = t.iqr / t.median
-    row.first_step_s, row.compile_s = t.first_s, max(0.0, t.first_s - t.median)
-    row.inner, row.repeats = t.inner, len(t.samples)
-    row.achieved_GBps = bytes_moved / t.median / 1e9
-    row.Gparam_per_s = row.n_params / t.median / 1e9
-    row.limit_GBps = limit_gbps
-    row.limit_s = bytes_moved / (limit_gbps * 1e9)
-    row.pct_of_limit = 100.0 * row.limit_s / t.median
-    if mem:
-        row.peak_MB, row.resident_MB = mem.get("peak_MB"), mem.get("resident_MB")
+    median = float(np.median(steps))
+    q1, q3 = np.percentile(steps, [25, 75])
+    row.median_s, row.iqr_s, row.best_s = median, float(q3 - q1), float(np.min(steps))
+    row.iqr_over_median = row.iqr_s / median
+    row.first_step_s, row.compile_s = first_s, max(0.0, first_s - median)
+    row.inner, row.repeats, row.blocks = inner, len(steps), config.blocks
+    row.achieved_GBps = bytes_moved / median / 1e9
+    row.Gparam_per_s = row.n_params / median / 1e9
+    limit_gbps = probe_bytes / block_medians(blocks["limit"]) / 1e9
+    row.limit_blocks_GBps = [float(g) for g in limit_gbps]
+    row.limit_GBps = float(np.median(limit_gbps))
+    row.limit_min_GBps, row.limit_max_GBps = float(limit_gbps.min()), float(limit_gbps.max())
+    row.limit_s = bytes_moved / (row.limit_GBps * 1e9)
+    pct = 100.0 * bytes_moved / (limit_gbps * 1e9) / block_medians(blocks["step"])
+    row.pct_of_limit, low, high = median_ci(pct)
+    row.pct_ci, row.ci_confidence = [low, high], coverage(len(pct), order_statistic(len(pct)))
+    if "bare" in blocks:
+        row.overhead = overhead(blocks["step"], blocks["bare"])
+
+
+def overhead(harness: list[list[float]], bare: list[list[float]]) -> dict[str, Any]:
+    """Harness vs bare loop: per round 100 (harness - bare) / bare of the block medians; the median
+    over rounds with its CI (bench_blocks)."""
+    h, b = block_medians(harness), block_medians(bare)
+    pct, low, high = median_ci(100.0 * (h - b) / b)
+    return {"harness_median_s": float(np.median(h)), "bare_median_s": float(np.median(b)), "overhead_pct": pct,
+            "overhead_ci_pct": [low, high]}
+
+
+def _record_memory(row: Row, memory, tr: dict, itemsize: int) -> None:
+    row.state_B_per_param = state_bytes_per_param(tr, itemsize)
+    if isinstance(memory, str):
+        row.memory_method = memory
+        return
+    row.memory_method = memory["method"]
+    row.first_step_extra_B_per_param = memory["first"] / row.n_params
+    row.peak_extra_B_per_param = memory["steady"] / row.n_params

@@ -18,6 +18,7 @@ import numpy as np
 from optconform.adapters.base import Adapter, Case, RunInput
 
 from . import bench_layouts
+from .bench_memory import MemoryProbe, rss_probe
 from .bench_timing import samples
 
 GROUP = "optconform.steppers"
@@ -31,8 +32,6 @@ class Built:
     n_params: int
     n_tensors: int
     native: Any = None                               # the native optimizer (for the bare loop)
-    reset_memory: Callable[[], None] | None = None
-    memory: Callable[[], dict[str, float]] | None = None   # {"peak_MB", "resident_MB"} or None (n/a)
     close: Callable[[], None] = lambda: None
     bytes_per_call: float = 0.0                      # stream probes: bytes one step() moves
 
@@ -90,17 +89,19 @@ class Stepper:
         def step() -> None:
             driver.step(grads, lr, 1.0)
 
-        reset, memory = self.memory_probe(device)
         return Built(step=step, sync=self.sync(device, driver), n_params=sum(math.prod(s) for s in shapes),
-                     n_tensors=len(shapes), native=driver, reset_memory=reset, memory=memory)
+                     n_tensors=len(shapes), native=driver)
 
     def sync(self, device: str, driver) -> Callable[[], None]:
         """Wait until the driver's last step has finished on `device`."""
         return lambda: None
 
-    def memory_probe(self, device: str):
-        """(reset, read) of the framework's peak-memory statistics on `device`, or (None, None)."""
-        return None, None
+    def memory_probe(self, device: str) -> MemoryProbe | str:
+        """How a step's peak memory is read on `device` (bench_memory), or why it cannot be. CPU: the
+        process' RSS high-water mark, whatever the framework; other devices: the stepper's own."""
+        if device == "cpu":
+            return rss_probe()
+        return f"no peak-memory statistics for device {device!r} in the {self.framework} stepper"
 
     def stream(self, n: int, arrays: int, written: int, device: str, dtype: str) -> Built:
         """The limit kernel: `arrays` arrays of n elements, one in-place single-pass update per written array."""

@@ -9,12 +9,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from optconform.bench_stepper import Built, Stepper
 
 #: a sample lasts at least this long (steps shorter than this are repeated inside one sample)
 MIN_SAMPLE_S = 1e-4
@@ -78,13 +75,3 @@ def measure(step: Callable[[], None], sync: Callable[[], None], repeats: int = 2
     est = max(pc() - t0, 1e-7)
     inner = 1 if est >= min_sample_s else min(1000, math.ceil(min_sample_s / est))
     return Timing(first, samples(step, sync, repeats, inner), inner)
-
-
-def harness_overhead(stepper: Stepper, built: Built, repeats: int, inner: int, blocks: int = 3) -> dict[str, float]:
-    """Harness vs a bare perf_counter loop on the same step, interleaved in blocks (drift cancels)."""
-    harness, bare = [], []
-    for _ in range(blocks):
-        harness += samples(built.step, built.sync, repeats, inner)
-        bare += stepper.bare_loop(built, repeats)
-    h, b = float(np.median(harness)), float(np.median(bare))
-    return {"harness_median_s": h, "bare_median_s": b, "overhead_pct": 100.0 * (h - b) / b}

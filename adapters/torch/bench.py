@@ -1,48 +1,29 @@
 """torch stepper for the step-time benchmark (optconform.bench), built on the conformance driver.
 
-Variants: the adapter's for-loop (``foreach=False``), ``foreach=True`` and ``fused=True`` cases, plus
-``compiled``: the foreach optimizer with its ``step`` wrapped in ``torch.compile`` (the pattern of the
-torch.compile-optimizer tutorial). Every optimizer instance compiles afresh (``torch._dynamo.reset()``
-first, so dynamo's recompile limit never silently falls back to eager), so the first step's time is
-the compile time. Its correctness gate runs the two constant-lr goldens with the most steps through
-the same compiled factory (a cheaper subset: each golden compiles once).
+Variants: the adapter's own cases -- for-loop (``foreach=False``), ``foreach=True``, ``fused=True`` and,
+for AdamW, ``compiled``: the conformance matrix's case whose foreach optimizer has its ``step`` wrapped
+in ``torch.compile`` (adapters/torch/cases.py `compiled_cases`; float32 bias corrections modelled).
+Every optimizer instance compiles afresh, so the first step's time is the compile time. Its
+correctness gate runs the two constant-lr goldens with the most steps (a cheaper subset: each golden
+compiles once; the whole matrix row runs in the torch lane).
 
 Devices: "cpu" and "cuda" (tensors, grads, state and the stream probe all live on the device; the
-timed region ends with torch.cuda.synchronize(); peak memory from torch.cuda.max_memory_allocated).
+timed region ends with torch.cuda.synchronize(); peak memory from torch.cuda.max_memory_allocated on
+CUDA, the process RSS high-water mark on CPU: optconform.bench_memory).
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 from optconform.adapters.base import Case
+from optconform.bench_memory import MemoryProbe
 from optconform.bench_stepper import Built, Stepper
-
-
-def _compiled_factory(cls_name: str):
-    def factory(params, **kwargs):
-        import torch
-        torch._dynamo.reset()
-        opt = getattr(torch.optim, cls_name)(params, **kwargs)
-        opt.step = torch.compile(opt.step)
-        return opt
-    factory.__name__ = f"compiled_{cls_name}"
-    return factory
 
 
 class TorchStepper(Stepper):
     framework = "torch"
     overhead_variants = ("fused",)
-
-    def bench_cases(self, rule: str, device: str) -> list[Case]:
-        cases = super().bench_cases(rule, device)
-        base = next((c for c in cases if c.variant == "foreach"), None)
-        if base is not None and base.factory is None:
-            cases.append(dataclasses.replace(base, variant="compiled",
-                                             factory=_compiled_factory(base.native.rsplit(".", 1)[1]),
-                                             notes="foreach optimizer, step wrapped in torch.compile"))
-        return cases
 
     def gate_goldens(self, case: Case):
         if case.variant != "compiled":
@@ -73,18 +54,17 @@ class TorchStepper(Stepper):
         return lambda: None
 
     def memory_probe(self, device: str):
+        """CUDA: the caching allocator's tensor bytes (torch.cuda.max_memory_allocated since
+        reset_peak_memory_stats); CPU: the base stepper's RSS high-water mark."""
         torch = self.module
         if device != "cuda":
-            return None, None
+            return super().memory_probe(device)
 
         def reset():
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
-
-        def memory():
-            return {"peak_MB": torch.cuda.max_memory_allocated() / 2**20,
-                    "resident_MB": torch.cuda.memory_allocated() / 2**20}
-        return reset, memory
+        return MemoryProbe("torch.cuda.max_memory_allocated - memory_allocated", reset,
+                           torch.cuda.max_memory_allocated, torch.cuda.memory_allocated)
 
     def build(self, case: Case, shapes, device: str, dtype: str, hp: dict[str, Any], seed: int = 0) -> Built:
         built = super().build(case, shapes, device, dtype, hp, seed)

@@ -1,0 +1,80 @@
+"""Interleaved timing blocks: the limit probe, the step and the bare loop measured in alternation.
+
+A shared CPU's bandwidth drifts within seconds (another process, frequency, the page cache): a limit
+probed once before a row and a step timed after it are two measurements under two conditions, which
+is how one run read 83 % and the next 99 % of "the limit" (issue 17). So every row runs `blocks`
+rounds; each round runs every kernel (probe, step, and for overhead variants the bare loop) for one
+block of `repeats` samples, the kernels' order rotated from one round to the next so that none always
+runs first or last after another. Each per-round ratio (% of limit, harness vs bare) pairs two blocks
+measured seconds apart, so drift between rounds cancels in the ratio.
+
+Statistics: a block's value is the median of its samples; a row's value the median over rounds, with
+a distribution-free confidence interval of that median (order statistics of the rounds: Hollander,
+Wolfe & Chicken, *Nonparametric Statistical Methods*, 3rd ed., section 3.6: the interval
+[x_(j), x_(K+1-j)] covers the median with probability 1 - 2 P(Bin(K, 1/2) < j)).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .bench_timing import samples
+
+#: the confidence of the intervals the benchmark reports
+CONFIDENCE = 0.95
+
+
+@dataclass
+class Kernel:
+    """One thing timed in the rounds: `run(repeats)` returns `repeats` seconds-per-call samples."""
+    name: str
+    run: Callable[[int], list[float]]
+
+
+def timed_kernel(name: str, step: Callable[[], None], sync: Callable[[], None], inner: int) -> Kernel:
+    """A kernel timed by the harness' sample loop (`bench_timing.samples`)."""
+    return Kernel(name, lambda repeats: samples(step, sync, repeats, inner))
+
+
+def rounds(kernels: Sequence[Kernel], blocks: int, repeats: int) -> dict[str, list[list[float]]]:
+    """`blocks` rounds; in round i the kernels run in the order rotated by i. Returns kernel name ->
+    one list of samples per round."""
+    out: dict[str, list[list[float]]] = {k.name: [] for k in kernels}
+    m = len(kernels)
+    for i in range(blocks):
+        for j in range(m):
+            kernel = kernels[(i + j) % m]
+            out[kernel.name].append(kernel.run(repeats))
+    return out
+
+
+def block_medians(blocks: list[list[float]]) -> np.ndarray:
+    return np.array([float(np.median(b)) for b in blocks])
+
+
+def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(median, low, high): the order-statistic interval [x_(j), x_(K+1-j)] with the largest j whose
+    coverage 1 - 2 P(Bin(K, 1/2) < j) is at least `confidence` (K = 7: min..max, 98.4 %; K = 9:
+    2nd..8th, 96.1 %). Fewer than 6 values cannot reach 95 %: the interval is then min..max and its
+    coverage lower (K = 5: 93.8 %), as `coverage` says."""
+    x = np.sort(np.asarray(values, dtype=float))
+    j = order_statistic(len(x), confidence)
+    return float(np.median(x)), float(x[j - 1]), float(x[len(x) - j])
+
+
+def order_statistic(k: int, confidence: float = CONFIDENCE) -> int:
+    """The largest j >= 1 with coverage(k, j) >= confidence (1 when none reaches it)."""
+    best = 1
+    for j in range(1, k // 2 + 1):
+        if coverage(k, j) >= confidence:
+            best = j
+    return best
+
+
+def coverage(k: int, j: int) -> float:
+    """P(x_(j) <= median <= x_(k+1-j)) for k i.i.d. draws of a continuous distribution."""
+    below = sum(math.comb(k, i) for i in range(j)) / 2 ** k
+    return 1.0 - 2.0 * below
