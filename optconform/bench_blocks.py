@@ -29,25 +29,39 @@ CONFIDENCE = 0.95
 
 @dataclass
 class Kernel:
-    """One thing timed in the rounds: `run(repeats)` returns `repeats` seconds-per-call samples."""
-    name: str
-    run: Callable[[int], list[float]]
+    """One block of the rounds: `run(repeats)` returns named lists of seconds-per-call samples."""
+    run: Callable[[int], dict[str, list[float]]]
 
 
 def timed_kernel(name: str, step: Callable[[], None], sync: Callable[[], None], inner: int) -> Kernel:
     """A kernel timed by the harness' sample loop (`bench_timing.samples`)."""
-    return Kernel(name, lambda repeats: samples(step, sync, repeats, inner))
+    return Kernel(lambda repeats: {name: samples(step, sync, repeats, inner)})
+
+
+def paired_kernel(names: tuple[str, str], steps: tuple[Callable[[], None], Callable[[], None]],
+                  sync: Callable[[], None], inner: int) -> Kernel:
+    """Two ways of making the same step (the harness' and the bare native call), alternated sample by
+    sample in ABBA order: a difference of a few per cent needs its two sides measured microseconds,
+    not a block, apart (block-to-block drift on a shared CPU is itself a few per cent)."""
+    def run(repeats: int) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {names[0]: [], names[1]: []}
+        for i in range(repeats):
+            order = (0, 1) if i % 2 == 0 else (1, 0)
+            for k in order:
+                out[names[k]] += samples(steps[k], sync, 1, inner)
+        return out
+    return Kernel(run)
 
 
 def rounds(kernels: Sequence[Kernel], blocks: int, repeats: int) -> dict[str, list[list[float]]]:
-    """`blocks` rounds; in round i the kernels run in the order rotated by i. Returns kernel name ->
+    """`blocks` rounds; in round i the kernels run in the order rotated by i. Returns sample name ->
     one list of samples per round."""
-    out: dict[str, list[list[float]]] = {k.name: [] for k in kernels}
+    out: dict[str, list[list[float]]] = {}
     m = len(kernels)
     for i in range(blocks):
         for j in range(m):
-            kernel = kernels[(i + j) % m]
-            out[kernel.name].append(kernel.run(repeats))
+            for name, values in kernels[(i + j) % m].run(repeats).items():
+                out.setdefault(name, []).append(values)
     return out
 
 

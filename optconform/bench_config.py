@@ -70,6 +70,7 @@ class Row:
     limit_min_GBps: float | None = None       # the probe's spread over the rounds
     limit_max_GBps: float | None = None
     limit_blocks_GBps: list[float] = field(default_factory=list)
+    limit_probe: str = ""                     # the stream kernel (Built.kind), e.g. one fused pass
     limit_s: float | None = None              # bytes_per_param * params / limit_GBps
     pct_of_limit: float | None = None         # median over the rounds of (limit time / step time)
     pct_ci: list[float] = field(default_factory=list)   # [low, high], confidence ci_confidence

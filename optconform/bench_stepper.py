@@ -34,6 +34,7 @@ class Built:
     native: Any = None                               # the native optimizer (for the bare loop)
     close: Callable[[], None] = lambda: None
     bytes_per_call: float = 0.0                      # stream probes: bytes one step() moves
+    kind: str = ""                                   # stream probes: what the kernel is
 
 
 class Stepper:
@@ -107,10 +108,14 @@ class Stepper:
         """The limit kernel: `arrays` arrays of n elements, one in-place single-pass update per written array."""
         raise NotImplementedError
 
+    def bare_step(self, built: Built) -> Callable[[], None]:
+        """The plainest native call of one step (the harness overhead is measured against it);
+        steppers whose native call differs from `built.step` override it."""
+        return built.step
+
     def bare_loop(self, built: Built, n: int) -> list[float]:
-        """n per-step seconds from the plainest possible loop (perf_counter, native step, native sync),
-        to measure the harness overhead; steppers whose native call differs from `built.step` override it."""
-        return samples(built.step, built.sync, n)
+        """n per-step seconds from the plainest possible loop (perf_counter, native step, native sync)."""
+        return samples(self.bare_step(built), built.sync, n)
 
     def environment(self, device: str) -> dict[str, Any]:
         return {}
