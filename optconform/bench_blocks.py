@@ -6,10 +6,13 @@ is how one run read 83 % and the next 99 % of "the limit" (issue 17). So every r
 rounds; each round runs every kernel (probe, step, and for overhead variants the bare loop) for one
 block of `repeats` samples, the kernels' order rotated from one round to the next so that none always
 runs first or last after another. Each per-round ratio (% of limit, harness vs bare) pairs two blocks
-measured seconds apart, so drift between rounds cancels in the ratio.
+measured seconds apart, so drift between rounds cancels in the ratio. Within a round the kernels
+alternate sample by sample (`alternating_kernel`), so each sample of the step has a probe sample
+taken milliseconds before or after it.
 
-Statistics: a block's value is the median of its samples; a row's value the median over rounds, with
-a distribution-free confidence interval of that median (order statistics of the rounds: Hollander,
+Statistics: the limit per round is the median of its probe samples (its spread over rounds is
+reported); a ratio (% of limit, harness vs bare) is taken per neighbouring pair of samples and the
+row's value is the median of all pairs, with a distribution-free confidence interval of that median (order statistics of the rounds: Hollander,
 Wolfe & Chicken, *Nonparametric Statistical Methods*, 3rd ed., section 3.6: the interval
 [x_(j), x_(K+1-j)] covers the median with probability 1 - 2 P(Bin(K, 1/2) < j)).
 """
@@ -33,22 +36,19 @@ class Kernel:
     run: Callable[[int], dict[str, list[float]]]
 
 
-def timed_kernel(name: str, step: Callable[[], None], sync: Callable[[], None], inner: int) -> Kernel:
-    """A kernel timed by the harness' sample loop (`bench_timing.samples`)."""
-    return Kernel(lambda repeats: {name: samples(step, sync, repeats, inner)})
+def alternating_kernel(parts: Sequence[tuple[str, Callable[[], None], Callable[[], None], int]]) -> Kernel:
+    """Several kernels (name, step, sync, inner) alternated sample by sample, the order rotated from
+    one sample to the next (for two: A B, B A, ...): the limit probe and the step, or the harness'
+    step and the bare native call, are then measured milliseconds apart, so a ratio of neighbouring
+    samples cancels drift that a block-to-block ratio (a block lasts 0.1 s and more) keeps."""
+    m = len(parts)
 
-
-def paired_kernel(names: tuple[str, str], steps: tuple[Callable[[], None], Callable[[], None]],
-                  sync: Callable[[], None], inner: int) -> Kernel:
-    """Two ways of making the same step (the harness' and the bare native call), alternated sample by
-    sample in ABBA order: a difference of a few per cent needs its two sides measured microseconds,
-    not a block, apart (block-to-block drift on a shared CPU is itself a few per cent)."""
     def run(repeats: int) -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {names[0]: [], names[1]: []}
+        out: dict[str, list[float]] = {p[0]: [] for p in parts}
         for i in range(repeats):
-            order = (0, 1) if i % 2 == 0 else (1, 0)
-            for k in order:
-                out[names[k]] += samples(steps[k], sync, 1, inner)
+            for j in range(m):
+                name, step, sync, inner = parts[(i + j) % m]
+                out[name] += samples(step, sync, 1, inner)
         return out
     return Kernel(run)
 

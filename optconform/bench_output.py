@@ -121,7 +121,7 @@ def _summary(rows: list[dict]) -> list[str]:
     methods = sorted({r["memory_method"] for r in timed})
     conf = min(r["ci_confidence"] for r in timed)
     return [f"{len(timed)} of {len(rows)} configurations timed in {timed[0]['blocks']} interleaved rounds "
-            f"(CI: order statistics of the rounds, >= {100 * conf:.1f}% confidence); worst IQR/median "
+            f"(CI of the median over neighbouring sample pairs, order statistics, >= {100 * conf:.1f}% confidence); worst IQR/median "
             f"{100 * worst['iqr_over_median']:.1f}% ({worst['case']} {worst['layout']} "
             f"{params_label(worst['n_params'])}); memory: {'; '.join(methods)} "
             f"(extra B/p = peak bytes above those in use before the step, per parameter)"]

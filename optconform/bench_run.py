@@ -23,7 +23,7 @@ from optconform.adapters.base import Case
 
 from . import bench_host, bench_layouts
 from .bench_config import ITEMSIZE, SCHEMA, TIMED_VERDICTS, BenchConfig, Row
-from .bench_blocks import block_medians, coverage, median_ci, order_statistic, paired_kernel, rounds, timed_kernel
+from .bench_blocks import block_medians, coverage, median_ci, order_statistic, alternating_kernel, rounds
 from .bench_limit import case_traffic, limits_json, stream_probe, traffic
 from .bench_memory import state_bytes_per_param, step_extra_bytes
 from .bench_output import row_line
@@ -135,12 +135,10 @@ def _time_row(session: _Session, case: Case, shapes, row: Row, tr: dict) -> None
         try:
             first_s, inner, memory = _warm(stepper, config, built)
             probe_inner = _warm(stepper, config, probe, memory=False)[1]
-            kernels = [timed_kernel("limit", probe.step, probe.sync, probe_inner)]
+            parts = [("limit", probe.step, probe.sync, probe_inner), ("step", built.step, built.sync, inner)]
             if config.overhead and case.variant in stepper.overhead_variants:
-                kernels.append(paired_kernel(("step", "bare"), (built.step, stepper.bare_step(built)), built.sync, inner))
-            else:
-                kernels.append(timed_kernel("step", built.step, built.sync, inner))
-            blocks = rounds(kernels, config.blocks, config.repeats)
+                parts.append(("bare", stepper.bare_step(built), built.sync, inner))
+            blocks = rounds([alternating_kernel(parts)], config.blocks, config.repeats)
         finally:
             built.close()
             del built
@@ -179,7 +177,8 @@ def _step(built) -> None:
 
 def _record(row: Row, blocks: dict[str, list[list[float]]], probe_bytes: float, first_s: float, inner: int,
             config: BenchConfig) -> None:
-    """Times, GB/s, the limit per round and the % of limit (median over rounds, with its CI)."""
+    """Times, GB/s, the limit per round (median, min, max over rounds) and the % of limit (median of
+    the neighbouring probe/step sample pairs, with its CI)."""
     steps = [s for b in blocks["step"] for s in b]
     bytes_moved = row.bytes_per_param * row.n_params
     median = float(np.median(steps))
@@ -195,7 +194,8 @@ def _record(row: Row, blocks: dict[str, list[list[float]]], probe_bytes: float, 
     row.limit_GBps = float(np.median(limit_gbps))
     row.limit_min_GBps, row.limit_max_GBps = float(limit_gbps.min()), float(limit_gbps.max())
     row.limit_s = bytes_moved / (row.limit_GBps * 1e9)
-    pct = 100.0 * bytes_moved / (limit_gbps * 1e9) / block_medians(blocks["step"])
+    probe_s, step_s = np.concatenate(blocks["limit"]), np.concatenate(blocks["step"])
+    pct = 100.0 * (bytes_moved / probe_bytes) * probe_s / step_s      # limit time / step time, per pair
     row.pct_of_limit, low, high = median_ci(pct)
     row.pct_ci, row.ci_confidence = [low, high], coverage(len(pct), order_statistic(len(pct)))
     if "bare" in blocks:
@@ -203,7 +203,7 @@ def _record(row: Row, blocks: dict[str, list[list[float]]], probe_bytes: float, 
 
 
 def overhead(harness: list[list[float]], bare: list[list[float]]) -> dict[str, Any]:
-    """Harness vs bare native call, sampled alternately (bench_blocks.paired_kernel): the paired
+    """Harness vs bare native call, sampled alternately (bench_blocks.alternating_kernel): the paired
     differences h_i - b_i of every round, as % of the bare median; their median with a
     distribution-free CI (sign-test order statistics: the pairs, not the rounds, are the units)."""
     h, b = np.concatenate(harness), np.concatenate(bare)

@@ -59,9 +59,9 @@ def test_rounds_rotate_and_pair():
     out = bench_blocks.rounds(kernels, blocks=3, repeats=2)
     assert calls == list("abcbcacab") and all(len(v) == 3 and v[0] == [1.0, 1.0] for v in out.values())
     order = []
-    pair = bench_blocks.paired_kernel(("h", "b"), (lambda: order.append("h"), lambda: order.append("b")), lambda: None, 1)
-    got = pair.run(4)
-    assert order == list("hbbhhbbh") and len(got["h"]) == len(got["b"]) == 4
+    parts = [(n, lambda n=n: order.append(n), lambda: None, 1) for n in "lsb"]
+    got = bench_blocks.alternating_kernel(parts).run(3)
+    assert order == list("lsbsbl" "bls") and all(len(got[n]) == 3 for n in "lsb")
 
 
 def test_rss_probe_sees_a_new_allocation():
