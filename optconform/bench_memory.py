@@ -10,14 +10,17 @@ spec/bandwidth.toml x the item size), so "extra per step" reads against "what th
 - CPU (Linux): the process' resident set high-water mark. Writing "5" to /proc/self/clear_refs resets
   VmHWM to the current VmRSS (Documentation/filesystems/proc.rst, "clear_refs"; Linux >= 4.0), then
   VmHWM in /proc/self/status is the peak RSS since. It sees every allocator (glibc, XLA's, TF's), at
-  page granularity; memory a step reuses from an allocator's free list was resident already and is
-  not "extra" (only pages the step newly touches count).
+  page granularity. Before each measured step glibc's free memory is returned to the system
+  (`malloc_trim(0)`, where the C library has it), so a step that allocates from memory an earlier
+  row freed still touches new pages and counts; allocators with caches of their own (XLA's, TF's)
+  may still serve a step from pages resident already: those bytes are not "extra".
 - CUDA (torch): torch.cuda.reset_peak_memory_stats / max_memory_allocated / memory_allocated (the
   caching allocator's tensor bytes).
 Where neither works the probe is None and each row says why (`MemoryProbe.unavailable`).
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 from typing import Callable
 
@@ -48,6 +51,15 @@ def _reset_hwm() -> None:
         fh.write("5")
 
 
+def _malloc_trim() -> Callable[[], None] | None:
+    """glibc's malloc_trim(0) (give free heap pages back to the system), or None elsewhere."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return lambda: trim(0) and None
+
+
 def rss_probe() -> MemoryProbe | str:
     """The VmHWM probe, or why this platform cannot give it."""
     try:
@@ -55,15 +67,21 @@ def rss_probe() -> MemoryProbe | str:
         _status_kib("VmHWM")
     except OSError as exc:
         return f"the process RSS high-water mark cannot be reset here ({type(exc).__name__}: {exc})"
-    return MemoryProbe("VmHWM - VmRSS (Linux /proc/self, reset via clear_refs)", _reset_hwm,
-                       lambda: _status_kib("VmHWM") * 1024, lambda: _status_kib("VmRSS") * 1024)
+    trim = _malloc_trim()
+    method = "VmHWM - VmRSS (Linux /proc/self, reset via clear_refs" + (", after malloc_trim)" if trim else ")")
+
+    def reset() -> None:
+        if trim is not None:
+            trim()
+        _reset_hwm()
+    return MemoryProbe(method, reset, lambda: _status_kib("VmHWM") * 1024, lambda: _status_kib("VmRSS") * 1024)
 
 
 def step_extra_bytes(probe: MemoryProbe, step: Callable[[], None], sync: Callable[[], None]) -> int:
     """Peak bytes in use during one step beyond those in use right before it (>= 0)."""
     sync()
-    before = probe.current()
     probe.reset()
+    before = probe.current()
     step()
     sync()
     return max(0, probe.peak() - before)
