@@ -114,6 +114,8 @@ def compiled_cases(base: list[Case]) -> list[Case]:
     """The `compiled` variant of each COMPILED optimizer: its foreach case with `step` wrapped in
     torch.compile (inductor's C++ kernels on CPU). float32 only: every golden compiles (0.3-3 s each on
     CPU, 20 s for the first of a process with a cold cache), and float32 is the dtype the benchmark times.
+    CPU only: no CUDA device was lent to verify the precision model under inductor's Triton kernels,
+    and tools/gpu-check's budget has no room for 13 Triton compilations.
 
     A golden whose lr changes every step (adamw__random_wide: 100 values) recompiles the step per new
     Python-float lr (dynamo guards on `param_groups[0]['lr']`); past torch._dynamo.config.recompile_limit
@@ -124,6 +126,7 @@ def compiled_cases(base: list[Case]) -> list[Case]:
             cls, precision = COMPILED[case.name]
             out.append(Case(framework="torch", name=case.name, native=case.native, rule=case.rule, variant="compiled",
                             kwargs=dict(case.kwargs), hp_map=case.hp_map, fixed_hp=case.fixed_hp, dtypes=("float32",),
+                            devices=("cpu",),
                             precision=precision, factory=compiled_factory(cls),
                             notes="foreach optimizer, step wrapped in torch.compile"))
     return out
