@@ -1,5 +1,10 @@
 """The benchmark's configuration and its records: what a run is asked (BenchConfig) and one row of its
-results (Row), with the defaults and the schema of the results document."""
+results (Row), with the defaults and the schema of the results document.
+
+optconform-bench/2 (issue 17): rows gain blocks, limit_min/max_GBps, limit_blocks_GBps, limit_probe,
+pct_ci, ci_confidence, state_B_per_param, first_step_extra_B_per_param, peak_extra_B_per_param,
+memory_method, size_requested, and overhead.overhead_ci_pct / pairs; peak_MB and resident_MB are
+gone (the extra-bytes fields replace them); the document's "fits" became "per_tensor"."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

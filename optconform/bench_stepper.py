@@ -1,8 +1,9 @@
 """The stepper interface: how a framework plugs into the step-time benchmark.
 
 A `Stepper` builds the adapter's own driver for a case (`Stepper.build` times `Driver.step` and
-nothing else), a stream probe on the framework's own arrays (`Stepper.stream`, the limit kernel) and a
-bare timing loop (`Stepper.bare_loop`). It is returned by `Adapter.stepper()`
+nothing else), a stream probe on the framework's own arrays (`Stepper.stream`, the limit kernel), the
+bare native call the harness overhead is measured against (`Stepper.bare_step`) and the way a step's
+peak memory is read (`Stepper.memory_probe`: the process RSS high-water mark on CPU). It is returned by `Adapter.stepper()`
 (adapters/<framework>/bench.py) or registered under the entry-point group ``optconform.steppers``.
 """
 from __future__ import annotations
