@@ -19,9 +19,10 @@ BENCH_OPTIONS: dict[str, dict] = {
     "--layout": {"help": "comma-separated: flat, bert-base (BERT-base's 199 tensors scaled to each size; default "
                  "both)"},
     "--repeats": {"type": int, "default": 15, "help": "timed samples per block (default 15)"},
-    "--blocks": {"type": int, "default": 7, "help": "interleaved rounds of [limit probe, step (, bare loop)] blocks "
-                 "per configuration; the % of limit and the overhead are medians over rounds with a "
-                 "distribution-free CI (default 7: min..max of the rounds = 98.4 %% CI)"},
+    "--blocks": {"type": int, "default": 7, "help": "rounds per configuration (default 7); in each, the limit probe, "
+                 "the step (and the bare native call) alternate sample by sample; the %% of limit and the "
+                 "overhead are medians over neighbouring sample pairs with a distribution-free 95 %% CI, the "
+                 "limit is reported with its spread over the rounds"},
     "--warmup": {"type": int, "default": 5, "help": "untimed steps after the first (default 5)"},
     "--threads": {"type": int, "help": "CPU threads, 1..N allowed CPUs, pinned to the first N (default all)"},
     "--no-overhead": {"action": "store_true", "help": "skip the harness-vs-bare-loop measurement"},
