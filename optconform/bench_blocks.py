@@ -3,23 +3,20 @@
 A shared CPU's bandwidth drifts within seconds (another process, frequency, the page cache): a limit
 probed once before a row and a step timed after it are two measurements under two conditions, which
 is how one run read 83 % and the next 99 % of "the limit" (issue 17). So every row runs `blocks`
-rounds; each round runs every kernel (probe, step, and for overhead variants the bare loop) for one
-block of `repeats` samples, the kernels' order rotated from one round to the next so that none always
-runs first or last after another. Each per-round ratio (% of limit, harness vs bare) pairs two blocks
-measured seconds apart, so drift between rounds cancels in the ratio. Within a round the kernels
-alternate sample by sample (`alternating_kernel`), so each sample of the step has a probe sample
-taken milliseconds before or after it.
+rounds of `repeats` samples of every kernel (probe, step, and for overhead variants the bare loop);
+within a round the kernels alternate sample by sample (`alternate`), so each sample of the step has
+a probe sample taken milliseconds before or after it, and a ratio of neighbouring samples cancels
+the drift.
 
 Statistics: the limit per round is the median of its probe samples (its spread over rounds is
 reported); a ratio (% of limit, harness vs bare) is taken per neighbouring pair of samples and the
-row's value is the median of all pairs, with a distribution-free confidence interval of that median (order statistics of the rounds: Hollander,
+row's value is the median of all pairs, with a distribution-free confidence interval of that median (order statistics of the pairs: Hollander,
 Wolfe & Chicken, *Nonparametric Statistical Methods*, 3rd ed., section 3.6: the interval
 [x_(j), x_(K+1-j)] covers the median with probability 1 - 2 P(Bin(K, 1/2) < j)).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -30,38 +27,30 @@ from .bench_timing import samples
 CONFIDENCE = 0.95
 
 
-@dataclass
-class Kernel:
-    """One block of the rounds: `run(repeats)` returns named lists of seconds-per-call samples."""
-    run: Callable[[int], dict[str, list[float]]]
+#: one kernel of a round: (sample name, step, sync, calls per sample)
+Part = tuple[str, Callable[[], None], Callable[[], None], int]
 
 
-def alternating_kernel(parts: Sequence[tuple[str, Callable[[], None], Callable[[], None], int]]) -> Kernel:
-    """Several kernels (name, step, sync, inner) alternated sample by sample, the order rotated from
-    one sample to the next (for two: A B, B A, ...): the limit probe and the step, or the harness'
-    step and the bare native call, are then measured milliseconds apart, so a ratio of neighbouring
+def alternate(parts: Sequence[Part], repeats: int) -> dict[str, list[float]]:
+    """`repeats` samples of each kernel, alternated sample by sample with the order rotated from one
+    sample to the next (for two: A B, B A, ...): the limit probe and the step, or the harness' step
+    and the bare native call, are then measured milliseconds apart, so a ratio of neighbouring
     samples cancels drift that a block-to-block ratio (a block lasts 0.1 s and more) keeps."""
     m = len(parts)
-
-    def run(repeats: int) -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {p[0]: [] for p in parts}
-        for i in range(repeats):
-            for j in range(m):
-                name, step, sync, inner = parts[(i + j) % m]
-                out[name] += samples(step, sync, 1, inner)
-        return out
-    return Kernel(run)
-
-
-def rounds(kernels: Sequence[Kernel], blocks: int, repeats: int) -> dict[str, list[list[float]]]:
-    """`blocks` rounds; in round i the kernels run in the order rotated by i. Returns sample name ->
-    one list of samples per round."""
-    out: dict[str, list[list[float]]] = {}
-    m = len(kernels)
-    for i in range(blocks):
+    out: dict[str, list[float]] = {p[0]: [] for p in parts}
+    for i in range(repeats):
         for j in range(m):
-            for name, values in kernels[(i + j) % m].run(repeats).items():
-                out.setdefault(name, []).append(values)
+            name, step, sync, inner = parts[(i + j) % m]
+            out[name] += samples(step, sync, 1, inner)
+    return out
+
+
+def rounds(parts: Sequence[Part], blocks: int, repeats: int) -> dict[str, list[list[float]]]:
+    """`blocks` rounds of `alternate`; sample name -> one list of samples per round."""
+    out: dict[str, list[list[float]]] = {p[0]: [] for p in parts}
+    for _ in range(blocks):
+        for name, values in alternate(parts, repeats).items():
+            out[name].append(values)
     return out
 
 

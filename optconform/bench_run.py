@@ -23,7 +23,7 @@ from optconform.adapters.base import Case
 
 from . import bench_host, bench_layouts
 from .bench_config import ITEMSIZE, SCHEMA, TIMED_VERDICTS, BenchConfig, Row
-from .bench_blocks import block_medians, coverage, median_ci, order_statistic, alternating_kernel, rounds
+from .bench_blocks import block_medians, coverage, median_ci, order_statistic, rounds
 from .bench_limit import case_traffic, limits_json, stream_probe, traffic
 from .bench_memory import state_bytes_per_param, step_extra_bytes
 from .bench_output import row_line
@@ -138,7 +138,7 @@ def _time_row(session: _Session, case: Case, shapes, row: Row, tr: dict) -> None
             parts = [("limit", probe.step, probe.sync, probe_inner), ("step", built.step, built.sync, inner)]
             if config.overhead and case.variant in stepper.overhead_variants:
                 parts.append(("bare", stepper.bare_step(built), built.sync, inner))
-            blocks = rounds([alternating_kernel(parts)], config.blocks, config.repeats)
+            blocks = rounds(parts, config.blocks, config.repeats)
         finally:
             built.close()
             del built
@@ -203,7 +203,7 @@ def _record(row: Row, blocks: dict[str, list[list[float]]], probe_bytes: float, 
 
 
 def overhead(harness: list[list[float]], bare: list[list[float]]) -> dict[str, Any]:
-    """Harness vs bare native call, sampled alternately (bench_blocks.alternating_kernel): the paired
+    """Harness vs bare native call, sampled alternately (bench_blocks.alternate): the paired
     differences h_i - b_i of every round, as % of the bare median; their median with a
     distribution-free CI (sign-test order statistics: the pairs, not the rounds, are the units)."""
     h, b = np.concatenate(harness), np.concatenate(bare)

@@ -53,15 +53,14 @@ def test_median_ci_order_statistics():
     assert (med, low, high) == (5, 2, 8)
 
 
-def test_rounds_rotate_and_pair():
-    calls = []
-    kernels = [bench_blocks.Kernel(lambda r, name=name: (calls.append(name), {name: [1.0] * r})[1]) for name in "abc"]
-    out = bench_blocks.rounds(kernels, blocks=3, repeats=2)
-    assert calls == list("abcbcacab") and all(len(v) == 3 and v[0] == [1.0, 1.0] for v in out.values())
+def test_rounds_alternate_sample_by_sample():
     order = []
     parts = [(n, lambda n=n: order.append(n), lambda: None, 1) for n in "lsb"]
-    got = bench_blocks.alternating_kernel(parts).run(3)
+    got = bench_blocks.alternate(parts, 3)
     assert order == list("lsbsbl" "bls") and all(len(got[n]) == 3 for n in "lsb")
+    order.clear()
+    out = bench_blocks.rounds(parts[:2], blocks=3, repeats=2)
+    assert order == list("lssl") * 3 and all(len(v) == 3 and len(v[0]) == 2 for v in out.values())
 
 
 def test_rss_probe_sees_a_new_allocation():
