@@ -23,6 +23,9 @@ RUN_OPTIONS: dict[str, dict] = {
     "-k": {"help": "only cases whose id contains this text (or matches this glob)"},
     "--json": {"help": "write the results JSON here"},
     "--html": {"help": "write a self-contained HTML report here"},
+    "--trajectories": {"metavar": "DIR", "help": "keep each row's native parameter trajectories here, one .npz per "
+                       "row (emptied first; the tests that compare two native runs read them: "
+                       "OPTCONFORM_LANE_TRAJECTORIES)"},
     "--quiet": {"action": "store_true", "help": "no progress bar"},
     "--wide": {"action": "store_true", "help": "one long line per row, with the fingerprint column (default: at "
                "most 100 columns)"},
@@ -74,11 +77,13 @@ def cmd_run(args) -> int:
     frameworks = requested or registry.adapter_names()
     if args.device == "cuda":
         _check_cuda(frameworks, set(requested or []) | required)
+    if args.trajectories:
+        _prepare_trajectories(args.trajectories)
     started = time.perf_counter()
     rows, environments = [], []
     for name in frameworks:
         res = _run_isolated(name, RUN_DEVICES[args.device], dtypes, args.k,
-                            terminal.progress(sys.stderr.isatty() and not args.quiet), workers)
+                            terminal.progress(sys.stderr.isatty() and not args.quiet), workers, args.trajectories)
         if res and res[0].verdict == "unavailable" and not (requested or name in required):
             res[0].verdict = "not-installed"
         if res and res[0].verdict not in NOT_RUN and res[0].case != f"{name}-*":
@@ -143,12 +148,25 @@ def _check_cuda(frameworks: list[str], named: set[str]) -> None:
                          + (f" ({', '.join(seen)}: cpu only)" if seen else ""))
 
 
-def _run_isolated(name: str, devices, dtypes, pattern, progress, workers: int = 1) -> list:
+def _prepare_trajectories(directory: str) -> None:
+    """--trajectories: a directory this run can empty and write (a usage error before any work if not)."""
+    from optconform import lane_trajectories
+    try:
+        lane_trajectories.prepare(directory)
+    except OSError as exc:
+        raise UsageError(f"--trajectories {directory}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--trajectories: {exc}") from None
+
+
+def _run_isolated(name: str, devices, dtypes, pattern, progress, workers: int = 1,
+                  trajectories: str | None = None) -> list:
     """runner.run_adapter for one framework; a broken adapter (entry point that fails to import,
     cases() raising, even SystemExit) becomes one error row and the other frameworks still run."""
     from optconform import registry, runner
     try:
-        return runner.run_adapter(registry.load_adapter(name), devices, dtypes, pattern, progress, workers)
+        return runner.run_adapter(registry.load_adapter(name), devices, dtypes, pattern, progress, workers,
+                                  trajectories)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise

@@ -21,7 +21,7 @@ from optconform.adapters.base import Adapter, AdapterUnavailable, Case
 from optconform.golden.format import Golden
 from optconform.reference import get_rule
 
-from . import baseline, carry, compare, deviations, fingerprint, plan, semantics
+from . import baseline, carry, compare, deviations, fingerprint, lane_trajectories, plan, semantics
 
 FAILING = ("deviates", "xpass", "error", "unavailable", "no-goldens")
 
@@ -105,8 +105,9 @@ def _trace(native, expect, golden: Golden, dtype: str, knobs, worst: compare.Div
 
 
 def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str,
-             goldens: Iterable[Golden] | None = None) -> CaseResult:
-    """Run one native case on every golden it can express, on one device and dtype."""
+             goldens: Iterable[Golden] | None = None, trajectories: str | None = None) -> CaseResult:
+    """Run one native case on every golden it can express, on one device and dtype (`trajectories`: a
+    directory that keeps the native runs, optconform.lane_trajectories)."""
     started = time.perf_counter()
     result = CaseResult(framework=adapter.name, framework_version=version, case=case.id, name=case.name,
                         variant=case.variant, native=case.native, device=device,
@@ -122,6 +123,8 @@ def run_case(adapter: Adapter, case: Case, device: str, dtype: str, version: str
         return result
     ran = _run_goldens(result, adapter, case, selected)
     if ran is not None:
+        if trajectories:
+            lane_trajectories.save(trajectories, asdict(result), ran.runs)
         _record(result, ran, case, selected)
         _classify(result, version, case.id, [g.name for g in selected])
         result.precision = _precision(result, case.precision)
@@ -259,11 +262,11 @@ def select_cases(cases: list[Case], pattern: str | None) -> list[Case]:
 
 def run_adapter(adapter: Adapter, devices: Iterable[str] | None = None, dtypes: Iterable[str] | None = None,
                 pattern: str | None = None, progress: Callable[[int, int, str], None] | None = None,
-                workers: int = 1) -> list[CaseResult]:
+                workers: int = 1, trajectories: str | None = None) -> list[CaseResult]:
     """Every selected case of one adapter on every requested device and dtype it supports; with
     `workers` > 1 the rows are computed by that many processes (optconform.workers; the adapter must
     be the registry's adapter of its name), in the same order, unless the adapter runs its rows in
-    processes of its own (`Adapter.rows_in_workers` False)."""
+    processes of its own (`Adapter.rows_in_workers` False). `trajectories`: see `run_case`."""
     try:
         adapter.load()
         version = adapter.version()
@@ -284,13 +287,13 @@ def run_adapter(adapter: Adapter, devices: Iterable[str] | None = None, dtypes: 
     if workers > 1 and len(jobs) > 1 and adapter.rows_in_workers:
         from optconform import workers as pool
         rows = pool.run_jobs(adapter.name, [(case.id, device, dtype) for case, device, dtype in jobs], workers,
-                             progress)
+                             progress, trajectories)
         return [CaseResult.from_json(row) for row in rows]
     results = []
     for i, (case, device, dtype) in enumerate(jobs):
         if progress:
             progress(i, len(jobs), f"{case.id} {device} {dtype}")
-        results.append(run_case(adapter, case, device, dtype, version))
+        results.append(run_case(adapter, case, device, dtype, version, trajectories=trajectories))
     if progress:
         progress(len(jobs), len(jobs), "done")
     return results

@@ -101,6 +101,19 @@ def run_row(adapter, case_id: str, dtype: str = "float64", device: str = "cpu"):
     return runner.CaseResult.from_json(lane_rows.computed(adapter, case_id, device, dtype))
 
 
+def native_params(adapter, case, golden, dtype: str, device: str = "cpu"):
+    """The native parameter trajectories of `case` on `golden` (tensor -> (steps + 1, *shape)): the ones
+    the lane's run judged when OPTCONFORM_LANE_TRAJECTORIES holds its rows (optconform.lane_trajectories),
+    else (or for a case that is no row of the lane, e.g. a case with other keywords) run here."""
+    from optconform import lane_trajectories, plan
+    directory = os.environ.get(lane_trajectories.ENV)
+    if not directory or case not in adapter.cases():
+        return adapter.run(case, plan.run_input(case, golden, adapter.supports_eta), device, dtype).params
+    goldens = [g.name for g in plan.goldens_for(case, adapter.supports_eta)]
+    return lane_trajectories.load(directory, adapter.name, adapter.version(), case.id, device, dtype,
+                                  goldens)[golden.name]
+
+
 def declared_frameworks(path) -> tuple[str, ...] | None:
     """The names of a test module's module-level ``pytestmark = pytest.mark.framework(...)``, read from
     its source without importing it (None: the module declares none; () : any framework lane)."""

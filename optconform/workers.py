@@ -2,7 +2,7 @@
 
 Frameworks are not thread-safe to share, so each worker is its own process: ``python -m
 optconform.workers FRAMEWORK`` loads the adapter once, then reads jobs from stdin, one JSON line
-``{"case": id, "device": d, "dtype": t}`` each, and answers each with one JSON line, the row
+``{"case": id, "device": d, "dtype": t, "trajectories": directory or null}`` each, and answers each with one JSON line, the row
 `optconform.runner.run_case` made (``CaseResult.to_json``). Nothing is pickled: jobs and rows are JSON
 text. Anything the framework prints goes to stderr (fd 1 is redirected there; the rows use a
 duplicate of the original stdout), so a chatty import cannot corrupt the channel.
@@ -28,14 +28,15 @@ Job = tuple[str, str, str]
 
 
 def run_jobs(framework: str, jobs: Sequence[Job], workers: int,
-             progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
-    """The rows (``CaseResult.to_json()`` dicts) of `jobs`, in order, computed by `workers` processes."""
+             progress: Callable[[int, int, str], None] | None = None, trajectories: str | None = None) -> list[dict]:
+    """The rows (``CaseResult.to_json()`` dicts) of `jobs`, in order, computed by `workers` processes
+    (`trajectories`: the directory each worker keeps its native runs in, `runner.run_case`)."""
     pending: queue.Queue = queue.Queue()
     for index, job in enumerate(jobs):
         pending.put((index, job))
     rows: list[dict | None] = [None] * len(jobs)
     done = _Counter(len(jobs), progress)
-    threads = [threading.Thread(target=_serve, args=(framework, pending, rows, done), daemon=True)
+    threads = [threading.Thread(target=_serve, args=(framework, pending, rows, done, trajectories), daemon=True)
                for _ in range(max(1, min(workers, len(jobs))))]
     for thread in threads:
         thread.start()
@@ -57,7 +58,7 @@ class _Counter:
                 self.progress(self.count, self.total, " ".join(job) if self.count < self.total else "done")
 
 
-def _serve(framework: str, pending: queue.Queue, rows: list, done: _Counter) -> None:
+def _serve(framework: str, pending: queue.Queue, rows: list, done: _Counter, trajectories: str | None) -> None:
     """Feed jobs to one worker process until none are left; restart it when it dies."""
     proc = None
     try:
@@ -68,7 +69,7 @@ def _serve(framework: str, pending: queue.Queue, rows: list, done: _Counter) -> 
                 return
             if proc is None:
                 proc = _start(framework)
-            rows[index] = _ask(proc, framework, job)
+            rows[index] = _ask(proc, framework, job, trajectories)
             if proc.poll() is not None:
                 proc = None
             done.finished(job)
@@ -85,11 +86,12 @@ def _start(framework: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, text=True, bufsize=1)
 
 
-def _ask(proc: subprocess.Popen, framework: str, job: Job) -> dict:
+def _ask(proc: subprocess.Popen, framework: str, job: Job, trajectories: str | None) -> dict:
     """One job's row from the worker; an error row when the worker died on it."""
     case, device, dtype = job
     try:
-        proc.stdin.write(json.dumps({"case": case, "device": device, "dtype": dtype}) + "\n")
+        proc.stdin.write(json.dumps({"case": case, "device": device, "dtype": dtype,
+                                     "trajectories": trajectories}) + "\n")
         proc.stdin.flush()
         line = proc.stdout.readline()
     except (BrokenPipeError, OSError):
@@ -113,7 +115,8 @@ def serve(framework: str, lines: Iterable[str], out) -> None:
     cases = {case.id: case for case in adapter.cases()}
     for line in lines:
         job = json.loads(line)
-        row = runner.run_case(adapter, cases[job["case"]], job["device"], job["dtype"], version)
+        row = runner.run_case(adapter, cases[job["case"]], job["device"], job["dtype"], version,
+                              trajectories=job.get("trajectories"))
         out.write(json.dumps(row.to_json()) + "\n")
         out.flush()
 

@@ -17,7 +17,7 @@ import pytest
 
 from optconform import compare, deviations, plan
 from optconform.golden.format import Golden
-from optconform.testing import golden_named, keras_lane_adapter, run_row
+from optconform.testing import golden_named, keras_lane_adapter, native_params, run_row
 from optconform.reference import get_rule, trajectory
 from optconform.reference.precision import FLOAT32
 from optconform.reference.tolerance import error_units, tolerance
@@ -38,7 +38,7 @@ def _run(name: str, dtype: str = "float64", variant: str = EAGER):
 
 
 def _native(case, golden: Golden, dtype: str):
-    return ADAPTER.run(case, plan.run_input(case, golden, ADAPTER.supports_eta), "cpu", dtype).params
+    return native_params(ADAPTER, case, golden, dtype)
 
 
 _golden = golden_named

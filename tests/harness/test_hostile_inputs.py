@@ -118,6 +118,10 @@ def _a_file(tmp, monkeypatch):
     (tmp / "plain.txt").write_text("x", encoding="utf-8")
 
 
+def _untouched(path) -> None:
+    assert path.read_text(encoding="utf-8") == "x"
+
+
 FACTORY = ("check", "--factory", "nosuch_mod:make")
 
 # --- the table --------------------------------------------------------------------------------------
@@ -198,6 +202,11 @@ ROWS = [
     Row("run-json-is-folder", ("run", "--json", "{tmp}"), 2, "--json '{tmp}': is a folder"),
     Row("run-html-under-a-file", ("run", "--html", "{tmp}/plain.txt/r.html"), 2, "does not exist", _a_file),
     Row("run-json-equals-html", ("run", "--json", "{tmp}/r", "--html", "{tmp}/r"), 2, "--html and --json name the same file"),
+    Row("run-trajectories-in-a-folder-of-other-files", ("run", "--trajectories", "{tmp}"), 2,
+        "--trajectories: {tmp} holds other files: give an empty or new directory", _a_file,
+        lambda tmp: _untouched(tmp / "plain.txt")),
+    Row("run-trajectories-under-a-file", ("run", "--trajectories", "{tmp}/plain.txt/t"), 2,
+        "--trajectories {tmp}/plain.txt/t: ", _a_file),
     Row("check-json-unwritable", ("check", "--factory", "m:f", "--json", "{tmp}/no/c.json"), 2, "--json '{tmp}/no/c.json'"),
     Row("check-repro-unwritable", ("check", "--factory", "m:f", "--repro", "{tmp}/no/r.py"), 2, "--repro '{tmp}/no/r.py'"),
     Row("fingerprint-json-unwritable", ("fingerprint", "--factory", "m:f", "--json", "{tmp}"), 2, "is a folder"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from optconform import runner
+from optconform import lane_trajectories, runner
 
 HERE = Path(__file__).parent
 
@@ -55,7 +55,7 @@ def _findings(rows):
     return [{k: v for k, v in row.to_json().items() if k != "seconds"} for row in rows]
 
 
-def test_worker_rows_are_the_in_process_rows(fake_pool):
+def test_worker_rows_are_the_in_process_rows(fake_pool, tmp_path):
     progress = []
     alive = [c for c in fake_pool.cases() if c.name != "Adam(dies)"]
     fake_pool._cases, every = alive, fake_pool._cases
@@ -64,9 +64,11 @@ def test_worker_rows_are_the_in_process_rows(fake_pool):
     finally:
         fake_pool._cases = every
     pooled = runner.run_adapter(fake_pool, dtypes=["float64", "float32"], workers=2,
-                                progress=lambda i, n, label: progress.append((i, n, label)))
+                                progress=lambda i, n, label: progress.append((i, n, label)), trajectories=str(tmp_path))
     pooled = [row for row in pooled if row.case != "fake-Adam(dies)[default]"]
     assert _findings(pooled) == _findings(single)
+    kept = {lane_trajectories.row_file(str(tmp_path), r.case, r.device, r.dtype).name for r in pooled if r.goldens_run}
+    assert kept and kept == {path.name for path in tmp_path.glob("*.npz")}     # the workers kept each row they judged
     assert {row.verdict for row in pooled} == {"conforms", "deviates", "error"}
     assert progress[-1] == (len(every) * 2, len(every) * 2, "done")
 
