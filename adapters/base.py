@@ -192,6 +192,9 @@ class Adapter:
     #: Whether `optconform run --workers` may spread this adapter's rows over worker processes (False: the
     #: adapter starts processes of its own and batches its rows, torch-distributed).
     rows_in_workers: bool = True
+    #: The implementation variants whose rows compile (torch.compile, XLA, jax.jit): `optconform run
+    #: --workers` starts them first, so that no compile-heavy row is left to one worker at the end.
+    compiling_variants: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self._module = None

@@ -260,6 +260,19 @@ def select_cases(cases: list[Case], pattern: str | None) -> list[Case]:
     return [c for c in cases if pattern in c.id or fnmatch.fnmatchcase(c.id, pattern)]
 
 
+def _pooled(adapter: Adapter, jobs: list, workers: int, progress, trajectories: str | None) -> list[CaseResult]:
+    """The rows of `jobs` from worker processes, compiling variants started first (the longest rows
+    first, so that the workers finish together), returned in job order."""
+    from optconform import workers as pool
+    order = sorted(range(len(jobs)), key=lambda i: jobs[i][0].variant not in adapter.compiling_variants)
+    rows = pool.run_jobs(adapter.name, [(jobs[i][0].id, jobs[i][1], jobs[i][2]) for i in order], workers,
+                         progress, trajectories)
+    in_job_order: list = [None] * len(jobs)
+    for position, index in enumerate(order):
+        in_job_order[index] = rows[position]
+    return [CaseResult.from_json(row) for row in in_job_order]
+
+
 def run_adapter(adapter: Adapter, devices: Iterable[str] | None = None, dtypes: Iterable[str] | None = None,
                 pattern: str | None = None, progress: Callable[[int, int, str], None] | None = None,
                 workers: int = 1, trajectories: str | None = None) -> list[CaseResult]:
@@ -285,10 +298,7 @@ def run_adapter(adapter: Adapter, devices: Iterable[str] | None = None, dtypes: 
                 if dtypes is None or dtype in dtypes:
                     jobs.append((case, device, dtype))
     if workers > 1 and len(jobs) > 1 and adapter.rows_in_workers:
-        from optconform import workers as pool
-        rows = pool.run_jobs(adapter.name, [(case.id, device, dtype) for case, device, dtype in jobs], workers,
-                             progress, trajectories)
-        return [CaseResult.from_json(row) for row in rows]
+        return _pooled(adapter, jobs, workers, progress, trajectories)
     results = []
     for i, (case, device, dtype) in enumerate(jobs):
         if progress:

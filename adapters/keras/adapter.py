@@ -54,6 +54,7 @@ class KerasAdapter(Adapter):
     #: A user's factory (optconform check): `factory(**hp)` -> a keras.optimizers.Optimizer, with `lr`
     #: (or `learning_rate`) given as a LearningRateSchedule that returns each probe's lr; run eagerly.
     factory_style = "hp"
+    compiling_variants = frozenset({"graph", "xla", "jit"})
 
     def __init__(self) -> None:
         super().__init__()

@@ -179,6 +179,7 @@ class OptaxDriver(Driver):
 class OptaxAdapter(Adapter):
     name = "jax"
     factory_style = "hp"           # factory(**canonical hp) -> optax.GradientTransformation (run eagerly)
+    compiling_variants = frozenset({"jit"})
 
     def __init__(self) -> None:
         super().__init__()

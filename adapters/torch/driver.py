@@ -96,6 +96,7 @@ class TorchDriver(Driver):
 class TorchAdapter(Adapter):
     name = "torch"
     factory_style = "params"       # factory(params, **hp) -> torch.optim.Optimizer-like
+    compiling_variants = frozenset({"compiled"})
 
     def _import(self):
         import torch

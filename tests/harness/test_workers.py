@@ -13,7 +13,7 @@ from optconform import lane_trajectories, runner
 HERE = Path(__file__).parent
 
 #: a module the worker processes import through an entry point: the fake adapter of conftest.py, with
-#: one case whose run kills its process
+#: one case whose run kills its process and one of a compiling variant (started first)
 FAKE_MODULE = f"""
 import os, sys
 sys.path.insert(0, {str(HERE)!r})
@@ -21,6 +21,8 @@ from conftest import ADAM_HP, ADAMW_HP, FakeAdapter, fake_case
 
 
 class DyingAdapter(FakeAdapter):
+    compiling_variants = frozenset({{"jit"}})       # its rows start first; the rows still come back in job order
+
     def driver(self, case, inp, device, dtype):
         if case.name == "Adam(dies)":
             os._exit(7)
@@ -29,7 +31,7 @@ class DyingAdapter(FakeAdapter):
 
 ADAPTER = DyingAdapter([fake_case("AdamW", "adamw", ADAMW_HP), fake_case("AdamW(l2bug)", "adamw", ADAMW_HP),
                         fake_case("Adam(dies)", "adam", ADAM_HP), fake_case("Adam(broken)", "adam", ADAM_HP),
-                        fake_case("Adam", "adam", ADAM_HP)],
+                        fake_case("Adam", "adam", ADAM_HP, variant="jit")],
                        implements={{"AdamW(l2bug)": "adam_l2"}}, broken={{"Adam(broken)"}})
 """
 
