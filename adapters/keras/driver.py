@@ -129,7 +129,9 @@ class JaxJitDriver(JaxDriver):
 
     def __init__(self, jax, rig: Rig, inp: RunInput, dtype: str):
         super().__init__(jax, rig, inp, dtype)
-        self.opt_values = [v.value for v in rig.optimizer.variables]
+        variables = rig.optimizer.variables
+        self.opt_values = [v.value for v in variables]
+        self.lr_index = next(i for i, v in enumerate(variables) if v is rig.lr_variable)
         self.values = [v.value for v in rig.variables]
 
     @staticmethod
@@ -138,7 +140,7 @@ class JaxJitDriver(JaxDriver):
 
     def _hold(self, lr: np.float32) -> None:
         """The lr variable's value among the carried optimizer values (a float32 array: same jit trace)."""
-        self.opt_values[self.rig.lr_index] = self.jax.numpy.asarray(lr)
+        self.opt_values[self.lr_index] = self.jax.numpy.asarray(lr)
 
     def step(self, grads: list, lr_t: float, eta_t: float) -> None:
         self._set_lr(lr_t)

@@ -35,23 +35,22 @@ class Rig:
     """One optimizer on one set of variables, resettable to a golden's start.
 
     step: the variant's step function, compiled once per rig (None: eager `apply`).
-    lr: the golden's lr as float32 (what the lr variable holds at each step); lr_index: the lr variable's
-    place among the optimizer variables (jit carries their values)."""
+    lr: the golden's lr as float32 (what the lr variable holds at each step)."""
 
     def __init__(self, variables, optimizer, lr_variable, opt_init):
         self.variables, self.optimizer, self.lr_variable, self.opt_init = variables, optimizer, lr_variable, opt_init
         self.step: Callable[..., Any] | None = None
         self.lr = np.zeros(1, dtype=np.float32)
-        self.lr_index = next(i for i, v in enumerate(optimizer.variables) if v is lr_variable)
 
     def reset(self, inp: RunInput) -> None:
         """Parameters at the golden's start, optimizer variables as built, the lr variable at the
         golden's first lr."""
         for v, name in zip(self.variables, inp.tensors):
             v.assign(np.asarray(inp.params0[name], dtype=v.dtype))
-        self.lr = np.asarray(inp.lr, dtype=np.float32)
         for v, init in zip(self.optimizer.variables, self.opt_init):
-            v.assign(self.lr[0] if v is self.lr_variable else init)
+            v.assign(init)
+        self.lr = np.asarray(inp.lr, dtype=np.float32)
+        self.lr_variable.assign(self.lr[0])
         slots = getattr(self.optimizer, COPIED_SLOTS.get(type(self.optimizer).__name__, ""), None) or ()
         for slot, v in zip(slots, self.variables):
             if slot is not None:
