@@ -111,7 +111,7 @@ class KerasAdapter(Adapter):
         key = rig_key(case, inp, device, dtype)
         rig = self._rigs.get(key)
         if rig is None:
-            rig = self._rigs[key] = build_rig(self.load(), case, inp, dtype, key[-1])
+            rig = self._rigs[key] = build_rig(self.load(), case, inp, dtype)
             rig.step = self._compile(case, rig)
         rig.reset(inp)
         return self._driver(case, rig, inp, device, dtype)

@@ -3,8 +3,9 @@
 Variants: the adapter's ``eager`` (`optimizer.apply(grads, variables)` op by op), ``graph``
 (`tf.function` of it) and ``xla`` (`tf.function(jit_compile=True)`). Each row times the conformance
 run's own driver (driver.TFDriver on a rig.py rig: the case's native kwargs at the benchmark's
-hyper-parameters, `optimizer.build(variables)` before the first step, the constant lr read from the
-rig's float32 lr table by Keras' LearningRateSchedule, every step in the device's `tf.device` scope);
+hyper-parameters, `optimizer.build(variables)` before the first step, the constant lr in the rig's
+float32 lr variable (returned by its LearningRateSchedule; set once, at reset), every step in the
+device's `tf.device` scope);
 the first (traced/compiled) step's time is reported apart. Closing a row discards the adapter's rigs.
 
 Rules: no Keras case claims ``adamw`` or ``sgd_momentum`` exactly (Keras AdamW is ``adamw_eps_hat``,

@@ -47,7 +47,7 @@ _RMS = {"lr": "lr", "rho": "rho", "eps": "epsilon", **_CLIP}
 _RMS_FIXED = {"initial_accumulator_value": 0.0}
 _ADAGRAD = {"lr": "lr", "eps": "epsilon", "initial_accumulator_value": "initial_accumulator_value", **_CLIP}
 _MOMENTUM = {"lr": "lr", "momentum": "momentum", **_CLIP}
-#: Hyper-parameters every Keras optimizer rounds on the TF backend (lr: float32 table; weight_decay: tf.cast).
+#: Hyper-parameters every Keras optimizer rounds on the TF backend (lr: float32 lr variable; weight_decay: tf.cast).
 _TF_ROUNDED = ("lr", "weight_decay")
 #: Classes whose bias-correction powers are ops.power(ops.cast(beta, variable.dtype), local_step), in
 #: the variable dtype (``keras/src/optimizers/adam.py:108-113`` at v3.15.1; nadam.py, lamb.py,
@@ -100,10 +100,10 @@ PRECISION: Mapping[str, Callable[[KerasOptimizer], ScalarPrecision]] = {
 #: The scalar precision of a user's factory (optconform check), whatever the optimizer: lr rounded, and
 #: on TF weight_decay too (tf.cast); the bias-correction powers of the cast betas (POWERS).
 FACTORY_PRECISION: Mapping[str, ScalarPrecision] = {
-    # lr rounded (float32 table), weight_decay too (tf.cast, keras/src/backend/tensorflow/optimizer.py:97
+    # lr rounded (float32 lr variable), weight_decay too (tf.cast, keras/src/backend/tensorflow/optimizer.py:97
     # at v3.15.1), powers from float32 betas
     "tensorflow": ScalarPrecision(rounded=_TF_ROUNDED, powers=Powers.FLOAT32),
-    # lr rounded (float32 table); powers from beta in the parameter dtype
+    # lr rounded (float32 lr variable); powers from beta in the parameter dtype
     "keras-jax": ScalarPrecision(rounded=("lr",), powers=Powers.PARAM)}
 
 

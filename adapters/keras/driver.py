@@ -3,9 +3,10 @@
 JAX backend (eager `apply`, and `jax.jit` of `stateless_apply`, which is what Keras' JAX trainer
 compiles under jit_compile=True).
 
-The optimizer owns its schedule (the rig's lr table, preloaded per golden): `step` checks that lr_t
-is the table value the schedule will read at this step, and raises if not. Keras exposes no state
-under spec names here: `state` is {}.
+The optimizer's schedule returns the rig's float32 lr variable (rig.py): `step` checks that lr_t is
+the golden's lr at this step (as float32), raises if not, and sets the variable to it when it changes
+(a Python assign, like Keras' LearningRateScheduler callback; under jit the variable's value among
+the carried optimizer values). Keras exposes no state under spec names here: `state` is {}.
 """
 from __future__ import annotations
 
@@ -23,19 +24,30 @@ _BIAS_ADD = ("Biases must be 1D", "BiasAdd")
 
 
 class KerasDriver(Driver):
-    """What both backends share: the rig, the step count, the lr check, parameters read back from the
-    Keras variables."""
+    """What both backends share: the rig, the step count, the lr check and update, parameters read
+    back from the Keras variables.
+
+    held: the value the lr variable holds (the golden's first lr: the rig was just reset)."""
 
     def __init__(self, rig: Rig, inp: RunInput, dtype: str):
         self.rig, self.names, self.dtype, self.t = rig, inp.tensors, dtype, 0
+        self.held = rig.lr_at(0)
 
-    def _check_lr(self, lr_t: float) -> None:
-        """The schedule yields table[iterations]: lr_t must be that value (as float32) at this step."""
-        table = self.rig.lr_at(self.t)
-        if np.float32(lr_t) != table:
-            raise ValueError(f"Keras lr schedule: step {self.t} reads lr {float(table)!r} from its table, "
+    def _set_lr(self, lr_t: float) -> None:
+        """lr_t must be the golden's lr at this step as float32 (what the schedule yields); the lr
+        variable is set to it when it holds another value (compared bit for bit: -0.0 is not 0.0)."""
+        want = self.rig.lr_at(self.t)
+        if np.float32(lr_t) != want:
+            raise ValueError(f"Keras lr schedule: step {self.t} yields the golden's lr {float(want)!r}, "
                              f"the run asks for {lr_t!r}")
         self.t += 1
+        if want.tobytes() != self.held.tobytes():
+            self._hold(want)
+            self.held = want
+
+    def _hold(self, lr: np.float32) -> None:
+        """Set the lr variable the step reads (LearningRateScheduler's `optimizer.learning_rate = lr`)."""
+        self.rig.lr_variable.assign(lr)
 
     def params(self) -> dict[str, np.ndarray]:
         return {n: np.asarray(v.numpy(), dtype=np.float64) for n, v in zip(self.names, self.rig.variables)}
@@ -66,7 +78,7 @@ class TFDriver(KerasDriver):
     def step(self, grads: list, lr_t: float, eta_t: float) -> None:
         if self.failed:
             return
-        self._check_lr(lr_t)
+        self._set_lr(lr_t)
         try:
             with self.tf.device(self.scope):
                 self.rig.step(grads)
@@ -106,26 +118,32 @@ class JaxDriver(KerasDriver):
         return [self.jax.numpy.asarray(np.asarray(grads[n], dtype=self.dtype)) for n in self.names]
 
     def step(self, grads: list, lr_t: float, eta_t: float) -> None:
-        self._check_lr(lr_t)
+        self._set_lr(lr_t)
         self.rig.optimizer.apply(grads, self.rig.variables)
 
 
 class JaxJitDriver(JaxDriver):
     """JAX backend, `jax.jit(optimizer.stateless_apply)` (Keras' JAX trainer jits stateless_apply): the
-    optimizer variables' values (the lr table among them) and the parameter values are carried as
-    arrays from step to step; the Keras variables keep the golden's start."""
+    optimizer variables' values (the lr variable's among them, set there) and the parameter values are
+    carried as arrays from step to step; the Keras variables keep the golden's start."""
 
     def __init__(self, jax, rig: Rig, inp: RunInput, dtype: str):
         super().__init__(jax, rig, inp, dtype)
-        self.opt_values = [v.value for v in rig.optimizer.variables]
+        variables = rig.optimizer.variables
+        self.opt_values = [v.value for v in variables]
+        self.lr_index = next(i for i, v in enumerate(variables) if v is rig.lr_variable)
         self.values = [v.value for v in rig.variables]
 
     @staticmethod
     def compile(jax, rig: Rig) -> Callable:
         return jax.jit(rig.optimizer.stateless_apply)
 
+    def _hold(self, lr: np.float32) -> None:
+        """The lr variable's value among the carried optimizer values (a float32 array: same jit trace)."""
+        self.opt_values[self.lr_index] = self.jax.numpy.asarray(lr)
+
     def step(self, grads: list, lr_t: float, eta_t: float) -> None:
-        self._check_lr(lr_t)
+        self._set_lr(lr_t)
         self.values, self.opt_values = self.rig.step(self.opt_values, grads, self.values)
 
     def params(self) -> dict[str, np.ndarray]:
