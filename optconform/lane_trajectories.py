@@ -3,8 +3,9 @@ runs with each other (eager vs tf.function / XLA / jax.jit; Keras ``Adam(weight_
 
 ``optconform run --trajectories DIR`` writes one ``.npz`` per row it ran (case x device x dtype): every
 golden's ``NativeRun.params`` (steps + 1 values of each tensor), exactly the arrays the row was judged on.
-Under ``OPTCONFORM_LANE_TRAJECTORIES=DIR`` those tests read them (`params`) instead of running each
-trajectory a second time; without it they run the case here. Plain ``np.savez`` arrays and a JSON header
+Under ``OPTCONFORM_LANE_TRAJECTORIES=DIR`` those tests read them (`load`, through
+``optconform.testing.native_params``) instead of running each trajectory a second time; without it they
+run the case here. Plain ``np.savez`` arrays and a JSON header
 (no pickle: ``allow_pickle=False`` on read). A file that cannot vouch for this environment fails the test,
 never skips it: missing, unreadable, or written by another optconform or framework version, or for other
 goldens than the corpus gives the case now.
@@ -23,13 +24,13 @@ import numpy as np
 ENV = "OPTCONFORM_LANE_TRAJECTORIES"
 #: the npz entry holding the header (JSON text): whose row, and which (golden, tensor) each array is
 HEADER = "header"
+#: the row fields the header names its row by (``CaseResult`` fields)
+_KEY = ("framework", "framework_version", "case", "device", "dtype")
+#: the file that marks a directory as one `prepare` made (only such a directory is ever emptied)
+MARKER = ".optconform-trajectories"
 
 #: golden name -> tensor name -> params over steps (steps + 1, *shape)
 Trajectories = dict[str, dict[str, np.ndarray]]
-
-
-#: the file that marks a directory as one `prepare` made (only such a directory is ever emptied)
-MARKER = ".optconform-trajectories"
 
 
 def prepare(directory: str) -> None:
@@ -66,9 +67,6 @@ def save(directory: str, row: Mapping[str, str], runs: Sequence[tuple]) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **{HEADER: np.array(json.dumps(header))}, **arrays)
     atomic_write(row_file(directory, row["case"], row["device"], row["dtype"]), buffer.getvalue())
-
-
-_KEY = ("framework", "framework_version", "case", "device", "dtype")
 
 
 def load(directory: str, framework: str, version: str, case_id: str, device: str, dtype: str,
