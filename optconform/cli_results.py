@@ -78,7 +78,7 @@ def cmd_run(args) -> int:
     if args.device == "cuda":
         _check_cuda(frameworks, set(requested or []) | required)
     if args.trajectories:
-        _prepare_trajectories(args.trajectories)
+        _prepare_trajectories(args.trajectories, [p for p in (args.json, args.html) if p])
     started = time.perf_counter()
     rows, environments = [], []
     for name in frameworks:
@@ -148,9 +148,12 @@ def _check_cuda(frameworks: list[str], named: set[str]) -> None:
                          + (f" ({', '.join(seen)}: cpu only)" if seen else ""))
 
 
-def _prepare_trajectories(directory: str) -> None:
-    """--trajectories: a directory this run can empty and write (a usage error before any work if not)."""
+def _prepare_trajectories(directory: str, outputs: list[str]) -> None:
+    """--trajectories: a directory this run can empty and write, not one of its output files (a usage
+    error before any work if not)."""
     from optconform import lane_trajectories
+    if os.path.realpath(directory) in {os.path.realpath(p) for p in outputs}:
+        raise UsageError(f"--trajectories {directory}: the same path as --json or --html")
     try:
         lane_trajectories.prepare(directory)
     except OSError as exc:

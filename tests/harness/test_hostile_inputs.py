@@ -118,6 +118,10 @@ def _a_file(tmp, monkeypatch):
     (tmp / "plain.txt").write_text("x", encoding="utf-8")
 
 
+def _absent(path) -> None:
+    assert not path.exists(), f"{path} was made before the usage error"
+
+
 def _untouched(path) -> None:
     assert path.read_text(encoding="utf-8") == "x"
 
@@ -205,6 +209,8 @@ ROWS = [
     Row("run-trajectories-in-a-folder-of-other-files", ("run", "--trajectories", "{tmp}"), 2,
         "--trajectories: {tmp} holds other files: give an empty or new directory", _a_file,
         lambda tmp: _untouched(tmp / "plain.txt")),
+    Row("run-trajectories-is-the-json", ("run", "--json", "{tmp}/r", "--trajectories", "{tmp}/r"), 2,
+        "--trajectories {tmp}/r: the same path as --json or --html", after=lambda tmp: _absent(tmp / "r")),
     Row("run-trajectories-under-a-file", ("run", "--trajectories", "{tmp}/plain.txt/t"), 2,
         "--trajectories {tmp}/plain.txt/t: ", _a_file),
     Row("check-json-unwritable", ("check", "--factory", "m:f", "--json", "{tmp}/no/c.json"), 2, "--json '{tmp}/no/c.json'"),
