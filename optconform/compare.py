@@ -7,7 +7,7 @@ the framework rounds to float32) it is the reference run on the golden's scenari
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -87,6 +87,10 @@ def conditioning(rule_name: str, golden: Golden, precision: ScalarPrecision | No
 _CACHE: dict[tuple[str, str, ScalarPrecision | None, str], Mapping[str, np.ndarray] | None] = {}
 
 
+def _key(rule_name: str, golden: Golden, precision: ScalarPrecision | None, overrides: Mapping[str, Any] | None):
+    return rule_name, golden.name, precision, repr(sorted((overrides or {}).items()))
+
+
 def expected(rule_name: str, golden: Golden, precision: ScalarPrecision | None = None,
              overrides: Mapping[str, Any] | None = None, dtype: str | None = None) -> Mapping[str, np.ndarray] | None:
     """The expected params trajectory of `rule_name` on `golden` (None if the rule cannot express the
@@ -97,7 +101,7 @@ def expected(rule_name: str, golden: Golden, precision: ScalarPrecision | None =
         raise ValueError("powers=param must be resolved for the run's dtype (pass dtype=)")
     if rule_name == golden.rule and precision is None and not overrides and golden.params:
         return golden.params          # (a sensitivity variant of a golden carries no trajectory)
-    key = (rule_name, golden.name, precision, repr(sorted((overrides or {}).items())))
+    key = _key(rule_name, golden, precision, overrides)
     if key not in _CACHE:
         try:
             _CACHE[key] = trajectory(rule_name, dict(golden.params0), list(golden.grads),
@@ -109,25 +113,47 @@ def expected(rule_name: str, golden: Golden, precision: ScalarPrecision | None =
     return _CACHE[key]
 
 
-def _units_per_tensor(native, expect, golden: Golden, dtype: str, knobs, cond=None):
-    """(tensor name, native, expected, error units) for every non-empty tensor."""
+#: The tolerances of the cached reference trajectories, per (expected's key, dtype): like them, they do
+#: not depend on the optimizer under test.
+_TOLERANCES: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+def _tolerances(rule_name: str, golden: Golden, precision: ScalarPrecision | None,
+                overrides: Mapping[str, Any] | None, dtype: str, expect: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """tolerance() of every non-empty tensor of `expect` = expected(rule_name, golden, precision,
+    overrides), with its conditioning; computed once per key and dtype."""
+    key = (_key(rule_name, golden, precision, overrides), dtype)
+    if key not in _TOLERANCES:
+        knobs, cond = get_rule(rule_name).knobs, conditioning(rule_name, golden, precision, overrides)
+        arrays = {name: np.asarray(expect[name], dtype=np.float64) for name in golden.tensors}
+        _TOLERANCES[key] = {name: tolerance(exp, dtype, knobs, cond, golden.run_hp)
+                            for name, exp in arrays.items() if exp.size}
+    return _TOLERANCES[key]
+
+
+def _units_per_tensor(native, expect, golden: Golden, dtype: str, knobs, cond=None, tolerances=None):
+    """(tensor name, native, expected, error units) for every non-empty tensor (`tolerances`: each
+    tensor's tolerance() already computed, e.g. by _tolerances)."""
     for name in golden.tensors:
         exp = np.asarray(expect[name], dtype=np.float64)
         if exp.size:
             nat = np.asarray(native[name], dtype=np.float64)
-            yield name, nat, exp, error_units(nat, exp, tolerance(exp, dtype, knobs, cond, golden.run_hp))
+            tol = tolerances[name] if tolerances is not None else tolerance(exp, dtype, knobs, cond, golden.run_hp)
+            yield name, nat, exp, error_units(nat, exp, tol)
 
 
 def _divergence(golden: Golden, name: str, nat, exp, units, where, dtype: str) -> Divergence:
-    return Divergence(float(units[where]), float(ulps(nat, exp, dtype)[where]), golden.name, int(where[0]), name,
+    return Divergence(float(units[where]), float(ulps(nat[where], exp[where], dtype)), golden.name, int(where[0]), name,
                       tuple(int(i) for i in where[1:]), float(nat[where]), float(exp[where]))
 
 
 def compare(native: Mapping[str, np.ndarray], expect: Mapping[str, np.ndarray], golden: Golden, dtype: str,
-            knobs: Mapping[str, str], cond: np.ndarray | None = None) -> Divergence:
-    """The worst element of native vs expected over every tensor and step (`cond`: `conditioning`)."""
+            knobs: Mapping[str, str], cond: np.ndarray | None = None,
+            tolerances: Mapping[str, np.ndarray] | None = None) -> Divergence:
+    """The worst element of native vs expected over every tensor and step (`cond`: `conditioning`;
+    `tolerances`: the tensors' tolerances when already computed, e.g. by _tolerances)."""
     worst = None
-    for name, nat, exp, units in _units_per_tensor(native, expect, golden, dtype, knobs, cond):
+    for name, nat, exp, units in _units_per_tensor(native, expect, golden, dtype, knobs, cond, tolerances):
         where = np.unravel_index(int(np.argmax(units)), units.shape)
         if worst is None or float(units[where]) > worst.units:
             worst = _divergence(golden, name, nat, exp, units, where, dtype)
@@ -146,18 +172,27 @@ def first_divergence(native: Mapping[str, np.ndarray], expect: Mapping[str, np.n
 
 
 def worst_units(rule_name: str, runs, dtype: str, precision: ScalarPrecision | None = None,
-                overrides: Mapping[str, Any] | None = None) -> float:
+                overrides: Mapping[str, Any] | None = None,
+                stop: Callable[[float], bool] | None = None) -> float:
     """The worst error of the reference of `rule_name` against native `runs` ((golden, native params)
-    pairs), in tolerance units; inf when the rule cannot express one of the scenarios."""
+    pairs), in tolerance units; inf when the rule cannot express one of the scenarios.
+
+    The worst error is a maximum, so the running worst after some runs is a lower bound of it. `stop`
+    (a predicate on that bound, once true true for every larger value) ends the comparison early: the
+    bound reached is returned, and no reference trajectory is computed for the runs left. A caller that
+    only needs to know whether the worst error is past a threshold (a search keeping the best few, a
+    does-it-fit test) gets the same answer as from the full maximum."""
     knobs = get_rule(rule_name).knobs
     precision = precision.resolved(dtype) if precision is not None else None
     worst = 0.0
     for golden, native in runs:
+        if stop is not None and stop(worst):
+            return worst
         exp = expected(rule_name, golden, precision, overrides)
         if exp is None:
             return float("inf")
-        cond = conditioning(rule_name, golden, precision, overrides)
-        worst = max(worst, compare(native, exp, golden, dtype, knobs, cond).units)
+        tolerances = _tolerances(rule_name, golden, precision, overrides, dtype, exp)
+        worst = max(worst, compare(native, exp, golden, dtype, knobs, tolerances=tolerances).units)
     return worst
 
 

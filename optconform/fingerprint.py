@@ -12,8 +12,11 @@ scored on every scenario.
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -162,6 +165,15 @@ def _preset_with(family: str, vector: Mapping[str, str]) -> str:
     return ""
 
 
+@functools.cache
+def _search_space(base: str, clipped: bool) -> tuple[tuple[Mapping[str, str], Mapping[str, str], str], ...]:
+    """(knob vector, its visible knobs, its rule name) of every candidate of the family of preset `base`
+    (candidate_vectors), built once per process."""
+    family = get_rule(base).family
+    return tuple((MappingProxyType(v), MappingProxyType(_visible(v, family, clipped)), _rule_name(base, v))
+                 for v in candidate_vectors(family, clipped))
+
+
 def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: str, dtype: str,
                 precision: ScalarPrecision | None = None, overrides: Mapping[str, Any] | None = None) -> Fingerprint:
     """Fingerprint the native `runs` (golden scenario, native params trajectory, in `dtype`) of an
@@ -170,41 +182,64 @@ def fingerprint(runs: Sequence[tuple[Golden, Mapping[str, np.ndarray]]], base: s
     family = get_rule(base).family
     clipped = any(golden.hp.get(k) is not None for golden, _ in runs
                   for k in ("clip_value", "clip_norm", "clip_global_norm"))
-    vectors = candidate_vectors(family, clipped)
-    names = [_rule_name(base, v) for v in vectors]
+    vectors, visible, names = zip(*_search_space(base, clipped))
 
-    def worst(i: int, subset) -> float:
-        return compare.worst_units(names[i], subset, dtype, precision, overrides)
+    def worst(i: int, subset, stop=None) -> float:
+        return compare.worst_units(names[i], subset, dtype, precision, overrides, stop)
 
     claimed = relevant_knobs(get_rule(base).knobs, family)
-
-    def distance(i: int) -> int:
-        """Knobs in which candidate i differs from the preset whose probes ran."""
-        vec = _visible(vectors[i], family, clipped)
-        return sum(vec.get(k) != claimed.get(k) for k in set(vec) | set(claimed) if k != "clip_scope")
+    # knobs in which each candidate differs from the preset whose probes ran
+    distance = [sum(vec.get(k) != claimed.get(k) for k in set(vec) | set(claimed) if k != "clip_scope")
+                for vec in visible]
 
     def rank(units: float, i: int) -> tuple:
         """Every candidate that fits (<= 1 unit) is as good as any other: the probes cannot tell them
         apart (e.g. every decay variant when the probes' wd is 0; the tolerance, which depends on the
         candidate's knobs, would otherwise pick one by noise). Among those, the one nearest the claimed
         preset wins; candidates that do not fit rank by their error."""
-        return (max(units, 1.0), distance(i), units)
+        return (max(units, 1.0), distance[i], units)
 
     short = [r for r in runs if r[0].steps <= SHORT_STEPS] or list(runs)
-    first = sorted(range(len(vectors)), key=lambda i: rank(worst(i, short), i))[:SHORTLIST]
+    first = _best_few(len(vectors), SHORTLIST, lambda i, stop: worst(i, short, stop), rank)
     scored = sorted(((worst(i, runs), i) for i in first), key=lambda x: rank(*x))
     best_units, best = scored[0]
-    best_vec = _visible(vectors[best], family, clipped)
+    best_vec = dict(visible[best])
     fp = Fingerprint(family=family, knobs=best_vec, units=best_units, preset=_preset_with(family, vectors[best]))
-    fp.ambiguous = _not_told_apart([_visible(vectors[i], family, clipped) for units, i in scored if units <= 1.0])
-    others = sorted((units, i) for units, i in scored[1:] if _visible(vectors[i], family, clipped) != best_vec)
+    fp.ambiguous = _not_told_apart([visible[i] for units, i in scored if units <= 1.0])
+    others = sorted((units, i) for units, i in scored[1:] if visible[i] != best_vec)
     if others:                 # the closest different vector by error alone (margin <= 0: not told apart)
         fp.runner_up_units, i = others[0]
-        fp.runner_up = _visible(vectors[i], family, clipped)
-    preset_scores = [(compare.worst_units(name, runs, dtype, precision, overrides), name)
-                     for name, rule in rules().items() if rule.family == family]
-    fp.nearest_preset_units, fp.nearest_preset = min(preset_scores)
+        fp.runner_up = dict(visible[i])
+    presets = [name for name, rule in rules().items() if rule.family == family]
+    fp.nearest_preset_units, fp.nearest_preset = _nearest(
+        presets, lambda name, stop: compare.worst_units(name, runs, dtype, precision, overrides, stop))
     return fp
+
+
+def _best_few(count: int, keep: int, score, rank) -> list[int]:
+    """The `keep` indices of range(count) with the lowest rank(score(i), i), ties in index order: what
+    ``sorted(range(count), key=lambda i: rank(score(i), i))[:keep]`` gives. ``score(i, stop)`` is a
+    maximum over runs (compare.worst_units): once the running value ranks i behind the last index kept
+    so far (rank is nondecreasing in it), `stop` ends it, and i, which can only rank further behind,
+    is not kept."""
+    kept: list[tuple[tuple, int]] = []
+    for i in range(count):
+        last = kept[-1][0] if len(kept) == keep else None
+        units = score(i, None if last is None else (lambda value, i=i, last=last: rank(value, i) >= last))
+        if last is None or rank(units, i) < last:
+            bisect.insort(kept, (rank(units, i), i))
+            del kept[keep:]
+    return [i for _, i in kept]
+
+
+def _nearest(names: Sequence[str], score) -> tuple[float, str]:
+    """min((score(name), name) for name in names), each ``score(name, stop)`` (a maximum over runs:
+    compare.worst_units) ended by `stop` once its running value puts it behind the nearest so far."""
+    best = (score(names[0], None), names[0])
+    for name in names[1:]:
+        units = score(name, lambda value, name=name, best=best: (value, name) > best)
+        best = min(best, (units, name))
+    return best
 
 
 def _not_told_apart(fitting: list[Mapping[str, str]]) -> dict[str, list[str]]:

@@ -227,7 +227,13 @@ def get_rule(rule: "str | Rule") -> Rule:
     """
     if isinstance(rule, Rule):
         return rule
-    match = _EXPR.match(str(rule))
+    return _parse_rule(str(rule))
+
+
+@functools.cache
+def _parse_rule(rule: str) -> Rule:
+    """get_rule of a name or expression, parsed and built once per process (a Rule is immutable)."""
+    match = _EXPR.match(rule)
     if not match:
         raise ValueError(f"cannot parse rule {rule!r}; write NAME or NAME[knob=value,...]")
     base, body = match.group(1), match.group(2)
