@@ -14,7 +14,7 @@ import hashlib
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -91,23 +91,37 @@ class TorchDistributedAdapter(Adapter):
                 f"'{case.id}' {golden} {dtype}")
 
     def trajectory(self, case: DistributedCase, inp: RunInput, device: str, dtype: str) -> NativeRun:
+        """The run's result; the first run of a world size launches every row of that world size (one
+        launch for the matrix), a run that launch did not make (another golden or hyper-parameters)
+        launches alone."""
         key = (case.id, dtype, digest(inp))
+        if key not in self._results and key not in self._errors and case.world_size not in self._launched:
+            self._launched.add(case.world_size)
+            self._batch(case.world_size, self._matrix(case.world_size))
         if key not in self._results and key not in self._errors:
-            self._batch(case.world_size, extra=[] if case.world_size not in self._launched else [(case, inp, dtype)])
+            self._batch(case.world_size, [(case, inp, dtype)])
         if key in self._errors:
             raise RuntimeError(f"{case.id} {dtype}: {self._errors[key]}")
         return self._results[key]
 
-    def _batch(self, world_size: int, extra: list) -> None:
-        """Launch one batch: every case of `world_size` on every golden and dtype (the first time), or
-        the `extra` runs (a run outside the corpus)."""
+    def prefetch(self, runs: Sequence[tuple[DistributedCase, RunInput, str]]) -> None:
+        """Launch just these (case, input, dtype) runs, one launch per world size, for `trajectory` to
+        serve (a test that needs a few runs need not launch every row of their world sizes)."""
+        by_world: dict[int, list] = {}
+        for run in runs:
+            by_world.setdefault(run[0].world_size, []).append(run)
+        for world_size, batch in by_world.items():
+            self._batch(world_size, batch)
+
+    def _matrix(self, world_size: int) -> list[tuple[DistributedCase, RunInput, str]]:
+        """Every row of `world_size`: each supported case on each of its goldens and dtypes."""
         from optconform import plan
-        runs = list(extra)
-        if world_size not in self._launched:
-            self._launched.add(world_size)
-            runs = [(c, plan.run_input(c, g, self.supports_eta), dtype) for c in self.cases()
-                    if c.world_size == world_size and not self.unsupported(c, "cpu")
-                    for g in plan.goldens_for(c, self.supports_eta) for dtype in c.dtypes]
+        return [(c, plan.run_input(c, g, self.supports_eta), dtype) for c in self.cases()
+                if c.world_size == world_size and not self.unsupported(c, "cpu")
+                for g in plan.goldens_for(c, self.supports_eta) for dtype in c.dtypes]
+
+    def _batch(self, world_size: int, runs: list) -> None:
+        """Launch one batch of `world_size` processes computing `runs`; their results (or errors) are kept."""
         with tempfile.TemporaryDirectory(prefix="optconform-dist-") as tmp:
             job = Path(tmp)
             arrays = {}
