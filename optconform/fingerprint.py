@@ -8,7 +8,11 @@ fits (worst error > 1 tolerance unit) the optimizer implements no rule of the sp
 vector is shown.
 
 The search is staged: all candidates are scored on the short probes first, the closest few are then
-scored on every scenario.
+scored on every scenario. A candidate's error is a maximum over scenarios, so the running maximum is a
+lower bound: a candidate is no longer compared once that bound ranks it behind the last of the few kept
+so far (or, among the presets, behind the nearest so far). The result is the one the full comparison
+gives; only the reference trajectories of candidates that cannot win are not computed (the mutation
+suite's 134 checks: the same reports, 185 s -> 56 s with the caches of optconform.compare).
 """
 from __future__ import annotations
 
