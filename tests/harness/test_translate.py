@@ -90,7 +90,9 @@ def test_decay_x_lr_converts_exactly_to_decay_x_eta():
     assert not unconverted.moves_schedule
 
 
-CELLS = [(row, target) for row in rosetta.ROWS for target in rosetta.table()[row]]
+# every row has a cell for every target (rosetta.table); the table itself is computed when a test reads
+# it, not while collecting (a lane that deselects these tests never computes it)
+CELLS = [(row, target) for row in rosetta.ROWS for target in rosetta.TARGETS]
 
 
 @pytest.mark.parametrize("row,target", CELLS, ids=[f"{r}-{t}" for r, t in CELLS])
@@ -110,6 +112,7 @@ def test_every_cell_is_what_its_references_say(row, target):
 def test_rosetta_covers_the_issue():
     table = rosetta.table()
     assert set(table) == {"AdamW", "Adam + L2", "SGD momentum", "SGD Nesterov", "LAMB", "BERT"}
+    assert all(list(cells) == list(rosetta.TARGETS) for cells in table.values()), "CELLS misses a cell"
     for row in ("AdamW", "LAMB", "BERT"):
         assert all(cell["status"] != "none" for cell in table[row].values())
     assert table["BERT"]["bert"]["status"] == table["BERT"]["bert-tf"]["status"] == "exact"
