@@ -191,7 +191,8 @@ def verified_hints(runs: Runs, rule_name: str, dtype: str, overrides: Mapping[st
         if name not in rule.defaults or name in overrides:
             continue
         for value in values:
-            if compare.worst_units(rule.name, runs, dtype, precision, {**overrides, name: value}) <= 1.0:
+            if compare.worst_units(rule.name, runs, dtype, precision, {**overrides, name: value},
+                                   stop=lambda units: units > 1.0) <= 1.0:
                 out.append(f"with --hp {name}={value:g} it conforms to {rule.name!r} on every probe that ran: "
                            f"the optimizer has that setting built in")
                 break
