@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 #: a collective that waits longer than this raises (a rank that diverged; a rank that died is seen by the
-#: launcher at once). 30 s aborted a rank (SIGABRT) on a 2-core machine running two tox lanes beside it.
+#: launcher at once). Generous: a 2-core machine may run another lane beside the batch.
 COLLECTIVE_TIMEOUT_S = 120
 
 
